@@ -1,0 +1,199 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+
+	"github.com/autoretouch/autoretouch_exporter/autoretouch"
+)
+
+// defaultRoles are exposed for every organization, as 0 when nobody holds
+// them, so that a query for "no admin left" has a series to match.
+var defaultRoles = []string{"admin", "operator"}
+
+// snapshot is what one pass over the API found.
+type snapshot struct {
+	// listErr is set when the organization listing failed; orgs is then empty.
+	listErr  error
+	orgs     []*orgResult
+	duration time.Duration
+	finished time.Time
+}
+
+// orgResult is one organization's part of a snapshot. It keeps role counts
+// rather than members, so that its size does not grow with the team.
+type orgResult struct {
+	id         string
+	name       string
+	roles      map[string]int
+	balance    int64
+	balanceErr error
+}
+
+func newOrgResult(org autoretouch.Organization) *orgResult {
+	result := &orgResult{id: org.ID, name: org.Name, roles: make(map[string]int, len(defaultRoles))}
+	for _, role := range defaultRoles {
+		result.roles[role] = 0
+	}
+
+	for _, member := range org.Members {
+		held := make(map[string]bool, len(member.Roles))
+		for _, role := range member.Roles {
+			if role == "" || held[role] {
+				continue
+			}
+			held[role] = true
+			result.roles[role]++
+		}
+	}
+	return result
+}
+
+// snapshot returns the data for one scrape, and its age when it came from
+// the cache. Scrapes that overlap share one pass over the API.
+func (c *Collector) snapshot(ctx context.Context) (*snapshot, time.Duration) {
+	if snap := c.cachedSnapshot(); snap != nil {
+		return snap, time.Since(snap.finished)
+	}
+
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(c.timeout)
+	}
+	results := c.passes.DoChan("scrape", func() (any, error) {
+		// The pass outlives a caller that goes away, so that the callers
+		// sharing it still get an answer, but never its deadline.
+		passCtx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+		defer cancel()
+
+		snap := c.fetch(passCtx)
+		c.storeSnapshot(snap)
+		return snap, nil
+	})
+
+	select {
+	case result := <-results:
+		return result.Val.(*snapshot), 0
+	case <-ctx.Done():
+		err := ctx.Err()
+		_ = level.Warn(c.logger).Log("msg", "scrape ended before the shared pass over the API finished", "err", err)
+		return &snapshot{listErr: err, finished: time.Now()}, 0
+	}
+}
+
+func (c *Collector) cachedSnapshot() *snapshot {
+	if c.cacheTTL <= 0 {
+		return nil
+	}
+
+	c.cacheMu.Lock()
+	defer c.cacheMu.Unlock()
+	if c.cached == nil || time.Since(c.cached.finished) >= c.cacheTTL {
+		return nil
+	}
+	return c.cached
+}
+
+// storeSnapshot keeps a snapshot whose listing succeeded for the cache.
+func (c *Collector) storeSnapshot(snap *snapshot) {
+	if c.cacheTTL <= 0 || snap.listErr != nil {
+		return
+	}
+
+	c.cacheMu.Lock()
+	defer c.cacheMu.Unlock()
+	c.cached = snap
+}
+
+// fetch lists the organizations and fetches each one's balance as soon as
+// its page arrives, with as many workers as the client allows requests in
+// flight.
+func (c *Collector) fetch(ctx context.Context) *snapshot {
+	start := time.Now()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	var (
+		orgs     []*orgResult
+		jobs     = make(chan *orgResult, c.api.Concurrency())
+		failures = newFailureLog(c.logger)
+		workers  sync.WaitGroup
+	)
+	for range c.api.Concurrency() {
+		workers.Go(func() {
+			for org := range jobs {
+				org.balance, org.balanceErr = c.api.Balance(ctx, org.id)
+				if org.balanceErr != nil {
+					failures.balanceFailed(org.id, org.balanceErr)
+				}
+			}
+		})
+	}
+
+	_, listErr := c.api.WalkOrganizations(ctx, func(org autoretouch.Organization) {
+		result := newOrgResult(org)
+		orgs = append(orgs, result)
+		jobs <- result
+	})
+	if listErr != nil {
+		cancel()
+	}
+	close(jobs)
+	workers.Wait()
+
+	snap := &snapshot{duration: time.Since(start), finished: time.Now()}
+	if listErr != nil {
+		snap.listErr = listErr
+		_ = level.Error(c.logger).Log("msg", "listing organizations failed", "endpoint", "organizations", "status", autoretouch.StatusCode(listErr), "err", listErr)
+		return snap
+	}
+	snap.orgs = orgs
+	failures.summarize()
+	return snap
+}
+
+// failureLog logs each organization whose balance failed, except when the
+// cause is the scrape's deadline or a Retry-After wait: those hit every
+// organization left at once, so they are counted and summarised in one line.
+type failureLog struct {
+	logger  log.Logger
+	mu      sync.Mutex
+	skipped map[string]int
+}
+
+func newFailureLog(logger log.Logger) *failureLog {
+	return &failureLog{logger: logger, skipped: make(map[string]int)}
+}
+
+func (f *failureLog) balanceFailed(orgID string, err error) {
+	var rateLimited *autoretouch.RateLimitedError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		f.count("scrape deadline reached")
+	case errors.Is(err, context.Canceled):
+		f.count("scrape cancelled")
+	case errors.As(err, &rateLimited):
+		f.count("API asked to wait (Retry-After)")
+	default:
+		_ = level.Warn(f.logger).Log("msg", "fetching balance failed", "org_id", orgID, "endpoint", "balance", "status", autoretouch.StatusCode(err), "err", err)
+	}
+}
+
+func (f *failureLog) count(reason string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.skipped[reason]++
+}
+
+func (f *failureLog) summarize() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for reason, n := range f.skipped {
+		_ = level.Warn(f.logger).Log("msg", "balances not fetched", "reason", reason, "organizations", n, "endpoint", "balance")
+	}
+}

@@ -1,0 +1,239 @@
+// Command autoretouch_exporter exposes the credit balances and members of
+// every AutoRetouch organization that its credentials can see, for
+// Prometheus.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+
+	"github.com/autoretouch/autoretouch_exporter/autoretouch"
+	"github.com/autoretouch/autoretouch_exporter/collector"
+)
+
+const (
+	programName = "autoretouch_exporter"
+
+	// defaultListenAddress uses a port that no other exporter on the
+	// Prometheus default port allocations wiki page had taken.
+	defaultListenAddress = ":9867"
+
+	// envAccessToken names the variable that may hold an access token.
+	envAccessToken = "AUTORETOUCH_TOKEN"
+)
+
+// config is everything the command line sets.
+type config struct {
+	webFlags      *web.FlagConfig
+	metricsPath   string
+	apiURL        string
+	tokenFile     string
+	pageSize      int
+	concurrency   int
+	timeout       time.Duration
+	timeoutOffset time.Duration
+	cacheTTL      time.Duration
+	logLevel      string
+	logFormat     string
+}
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+// run parses args, then serves until a signal arrives. It returns the exit
+// status.
+func run(args []string) int {
+	app, cfg := newApp()
+	if _, err := app.Parse(args); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", programName, err)
+		return 2
+	}
+
+	logger, slogger := newLogger(os.Stderr, cfg.logLevel, cfg.logFormat)
+	_ = level.Info(logger).Log("msg", "starting "+programName, "version", version.Info(), "build_context", version.BuildContext())
+
+	credentials, source, err := loadCredentials(cfg)
+	if err != nil {
+		_ = level.Error(logger).Log("msg", "no usable credentials", "err", err)
+		return 1
+	}
+
+	selfRegistry := prometheus.NewRegistry()
+	selfRegistry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		versioncollector.NewCollector(programName),
+	)
+	apiMetrics := collector.NewAPIMetrics(selfRegistry, "organizations", "balance")
+
+	client, err := autoretouch.New(autoretouch.Options{
+		APIURL:         cfg.apiURL,
+		Credentials:    credentials,
+		PageSize:       cfg.pageSize,
+		Concurrency:    cfg.concurrency,
+		UserAgent:      programName + "/" + version.Version,
+		Logger:         log.With(logger, "component", "client"),
+		ObserveRequest: apiMetrics.ObserveRequest,
+	})
+	if err != nil {
+		_ = level.Error(logger).Log("msg", "invalid API client configuration", "err", err)
+		return 1
+	}
+	_ = level.Info(logger).Log("msg", "configured AutoRetouch API", "api_url", cfg.apiURL, "credentials", source, "page_size", cfg.pageSize, "concurrency", cfg.concurrency, "timeout", cfg.timeout, "cache_ttl", cfg.cacheTTL)
+
+	coll := collector.New(client, collector.Options{
+		Logger:   log.With(logger, "component", "collector"),
+		Timeout:  cfg.timeout,
+		CacheTTL: cfg.cacheTTL,
+	})
+
+	mux, err := newMux(cfg, coll, selfRegistry, logger)
+	if err != nil {
+		_ = level.Error(logger).Log("msg", "building the landing page failed", "err", err)
+		return 1
+	}
+	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		_ = level.Info(logger).Log("msg", "shutting down")
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = server.Shutdown(shutdownCtx)
+	}()
+
+	if err := web.ListenAndServe(server, cfg.webFlags, slogger); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		_ = level.Error(logger).Log("msg", "serving HTTP failed", "err", err)
+		return 1
+	}
+	_ = level.Info(logger).Log("msg", "stopped")
+	return 0
+}
+
+// newApp declares the command line.
+func newApp() (*kingpin.Application, *config) {
+	cfg := &config{}
+	app := kingpin.New(programName, "Prometheus exporter for the credit balances and members of AutoRetouch organizations.")
+	app.Version(version.Print(programName))
+	app.HelpFlag.Short('h')
+
+	cfg.webFlags = kingpinflag.AddFlags(app, defaultListenAddress)
+	app.Flag("web.telemetry-path", "Path under which to expose metrics.").
+		Default("/metrics").StringVar(&cfg.metricsPath)
+
+	app.Flag("autoretouch.api-url", "Base URL of the AutoRetouch API.").
+		Default(autoretouch.DefaultAPIURL).StringVar(&cfg.apiURL)
+	app.Flag("autoretouch.token-file", "File containing an AutoRetouch access token. It is reread when it changes. Alternatively set the environment variable "+envAccessToken+" to the token.").
+		PlaceHolder("FILE").StringVar(&cfg.tokenFile)
+	app.Flag("autoretouch.page-size", "Organizations requested per page of the listing (the API's limit parameter).").
+		Default(fmt.Sprint(autoretouch.DefaultPageSize)).IntVar(&cfg.pageSize)
+	app.Flag("autoretouch.concurrency", "Maximum number of API requests in flight during a scrape.").
+		Default(fmt.Sprint(autoretouch.DefaultConcurrency)).IntVar(&cfg.concurrency)
+	app.Flag("autoretouch.timeout", "Maximum duration of one scrape's API calls. A shorter X-Prometheus-Scrape-Timeout-Seconds header, minus --scrape.timeout-offset, takes precedence.").
+		Default("30s").DurationVar(&cfg.timeout)
+	app.Flag("scrape.timeout-offset", "Time subtracted from Prometheus' scrape timeout, so that the answer arrives before Prometheus gives up.").
+		Default("500ms").DurationVar(&cfg.timeoutOffset)
+	app.Flag("autoretouch.cache-ttl", "Serve the last successful scrape for up to this long instead of calling the API again; 0 turns the cache off.").
+		Default("0s").DurationVar(&cfg.cacheTTL)
+
+	app.Flag("log.level", "Only log messages with the given severity or above. One of: [debug, info, warn, error]").
+		Default("info").EnumVar(&cfg.logLevel, "debug", "info", "warn", "error")
+	app.Flag("log.format", "Output format of log messages. One of: [logfmt, json]").
+		Default("logfmt").EnumVar(&cfg.logFormat, "logfmt", "json")
+
+	app.Validate(func(*kingpin.Application) error { return validateConfig(cfg) })
+	return app, cfg
+}
+
+// validateConfig rejects values that parse but cannot work.
+func validateConfig(cfg *config) error {
+	if cfg.timeout <= 0 {
+		return fmt.Errorf("invalid --autoretouch.timeout %s: use a positive duration such as 30s", cfg.timeout)
+	}
+	if cfg.timeoutOffset < 0 {
+		return fmt.Errorf("invalid --scrape.timeout-offset %s: use 0 or a positive duration such as 500ms", cfg.timeoutOffset)
+	}
+	if cfg.cacheTTL < 0 {
+		return fmt.Errorf("invalid --autoretouch.cache-ttl %s: use 0 to turn the cache off, or a positive duration", cfg.cacheTTL)
+	}
+	if cfg.metricsPath == "" || cfg.metricsPath[0] != '/' {
+		return fmt.Errorf("invalid --web.telemetry-path %q: it must start with /", cfg.metricsPath)
+	}
+	return nil
+}
+
+// loadCredentials returns the credentials the configuration names, and a
+// description of their source for the log that never contains a secret.
+func loadCredentials(cfg *config) (autoretouch.Credentials, string, error) {
+	envToken, envSet := os.LookupEnv(envAccessToken)
+
+	switch {
+	case cfg.tokenFile != "" && envSet:
+		return nil, "", fmt.Errorf("both --autoretouch.token-file and %s are set: unset one of them", envAccessToken)
+	case cfg.tokenFile != "":
+		file, err := autoretouch.NewTokenFile(cfg.tokenFile)
+		if err != nil {
+			return nil, "", err
+		}
+		return file, "token file " + cfg.tokenFile, nil
+	case envSet:
+		if envToken == "" {
+			return nil, "", fmt.Errorf("%s is set but empty: set it to an access token or unset it", envAccessToken)
+		}
+		return autoretouch.StaticToken(envToken), "environment variable " + envAccessToken, nil
+	default:
+		return nil, "", fmt.Errorf("no access token: set --autoretouch.token-file to a file containing one, or the environment variable %s", envAccessToken)
+	}
+}
+
+// newMux routes the metrics path and the landing page.
+func newMux(cfg *config, coll *collector.Collector, selfRegistry *prometheus.Registry, logger log.Logger) (*http.ServeMux, error) {
+	metrics := &metricsHandler{
+		collector:     coll,
+		self:          selfRegistry,
+		timeoutOffset: cfg.timeoutOffset,
+		maxTimeout:    cfg.timeout,
+		logger:        logger,
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle(cfg.metricsPath, promhttp.InstrumentMetricHandler(selfRegistry, metrics))
+	if cfg.metricsPath == "/" {
+		return mux, nil
+	}
+
+	landing, err := web.NewLandingPage(web.LandingConfig{
+		Name:        programName,
+		Description: "Prometheus exporter for AutoRetouch credit balances",
+		Version:     version.Info(),
+		Profiling:   "false",
+		Links: []web.LandingLinks{
+			{Address: cfg.metricsPath, Text: "Metrics"},
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	mux.Handle("/", landing)
+	return mux, nil
+}
