@@ -94,10 +94,10 @@ func NewServerOnListener(l net.Listener) *Server {
 
 func newServer() *Server {
 	return &Server{
-		closed:    make(chan struct{}),
-		byID:      make(map[string]*Organization),
-		tokens:    map[string]time.Time{DefaultToken: {}},
-		requests:  make(map[string]int),
+		closed:   make(chan struct{}),
+		byID:     make(map[string]*Organization),
+		tokens:   map[string]time.Time{DefaultToken: {}},
+		requests: make(map[string]int),
 	}
 }
 
