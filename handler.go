@@ -46,7 +46,7 @@ func (h *metricsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // capped by maxTimeout. Without a valid header, it returns maxTimeout.
 func scrapeTimeout(header string, offset, maxTimeout time.Duration) time.Duration {
 	seconds, err := strconv.ParseFloat(header, 64)
-	if err != nil || seconds <= 0 || seconds > 1e6 {
+	if err != nil || !(seconds > 0) || seconds > 1e6 {
 		return maxTimeout
 	}
 

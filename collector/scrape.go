@@ -12,6 +12,10 @@ import (
 	"github.com/autoretouch/autoretouch_exporter/autoretouch"
 )
 
+// passGrace is how long a scrape whose context has ended still waits for
+// the pass it shares to return what it fetched before the deadline.
+const passGrace = 200 * time.Millisecond
+
 // defaultRoles are exposed for every organization, as 0 when nobody holds
 // them, so that a query for "no admin left" has a series to match.
 var defaultRoles = []string{"admin", "operator"}
@@ -80,6 +84,16 @@ func (c *Collector) snapshot(ctx context.Context) (*snapshot, time.Duration) {
 	case result := <-results:
 		return result.Val.(*snapshot), 0
 	case <-ctx.Done():
+	}
+
+	// A pass that shares this scrape's deadline stops at the same moment
+	// and needs a moment more to hand over what it fetched in time.
+	grace := time.NewTimer(passGrace)
+	defer grace.Stop()
+	select {
+	case result := <-results:
+		return result.Val.(*snapshot), 0
+	case <-grace.C:
 		err := ctx.Err()
 		_ = level.Warn(c.logger).Log("msg", "scrape ended before the shared pass over the API finished", "err", err)
 		return &snapshot{listErr: err, finished: time.Now()}, 0

@@ -1,0 +1,72 @@
+# Build, test and demo targets. The Dockerfile calls `make build` too, so
+# that a container image is built the same way as a local binary.
+
+GO        ?= go
+BIN_DIR   := $(CURDIR)/bin
+PKG       := github.com/autoretouch/autoretouch_exporter
+VERSION_PKG := github.com/prometheus/common/version
+
+# promtool checks the exposition and the rule files. The version matches the
+# Prometheus the end-to-end test runs.
+PROMTOOL_VERSION := v0.316.0
+PROMTOOL         := $(BIN_DIR)/promtool
+
+VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION   ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+BRANCH     ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
+BUILD_USER ?= $(shell id -un 2>/dev/null || echo unknown)@$(shell hostname 2>/dev/null || echo unknown)
+BUILD_DATE ?= $(shell date -u +%Y%m%d-%H:%M:%S)
+
+LDFLAGS := -s -w \
+	-X $(VERSION_PKG).Version=$(VERSION) \
+	-X $(VERSION_PKG).Revision=$(REVISION) \
+	-X $(VERSION_PKG).Branch=$(BRANCH) \
+	-X $(VERSION_PKG).BuildUser=$(BUILD_USER) \
+	-X $(VERSION_PKG).BuildDate=$(BUILD_DATE)
+
+# FUZZTIME is how long `make test` runs each fuzz target; `make fuzz` runs
+# them for longer.
+FUZZTIME ?= 10s
+
+.PHONY: all build test vet unit fuzz-short fuzz promtool demo docs clean
+
+all: build
+
+## build: static binaries of the exporter and the demo API in bin/
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN_DIR)/autoretouch_exporter .
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN_DIR)/autoretouch_demo_api ./cmd/autoretouch_demo_api
+
+## test: vet, every test under the race detector, and a short fuzz run
+test: vet unit fuzz-short
+
+vet:
+	$(GO) vet ./...
+
+unit: promtool
+	PROMTOOL=$(PROMTOOL) $(GO) test -race -count=1 ./...
+
+fuzz-short:
+	$(GO) test -run '^$$' -fuzz '^FuzzParseBalance$$' -fuzztime $(FUZZTIME) ./autoretouch/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeOrganizationPage$$' -fuzztime $(FUZZTIME) ./autoretouch/
+
+## fuzz: the fuzz targets for five minutes each
+fuzz:
+	$(MAKE) fuzz-short FUZZTIME=5m
+
+## promtool: install promtool into bin/, or reuse the one there
+promtool: $(PROMTOOL)
+
+$(PROMTOOL):
+	GOBIN=$(BIN_DIR) $(GO) install github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION)
+
+## demo: run the exporter against the fake API with sample organizations
+demo: build
+	$(BIN_DIR)/autoretouch_demo_api --exporter=$(BIN_DIR)/autoretouch_exporter
+
+## docs: regenerate the README's metrics table and the golden files
+docs:
+	$(GO) test -run 'TestReadmeMetricsTable|TestExporter' -update .
+
+clean:
+	rm -rf $(BIN_DIR)
