@@ -35,16 +35,21 @@ const (
 	// Prometheus default port allocations wiki page had taken.
 	defaultListenAddress = ":9867"
 
-	// envAccessToken names the variable that may hold an access token.
-	envAccessToken = "AUTORETOUCH_TOKEN"
+	// envAccessToken and envRefreshToken name the variables that may hold
+	// an access token or a refresh token.
+	envAccessToken  = "AUTORETOUCH_TOKEN"
+	envRefreshToken = "AUTORETOUCH_REFRESH_TOKEN"
 )
 
 // config is everything the command line sets.
 type config struct {
 	webFlags      *web.FlagConfig
 	metricsPath   string
-	apiURL        string
-	tokenFile     string
+	apiURL           string
+	tokenFile        string
+	refreshTokenFile string
+	authURL          string
+	clientID         string
 	pageSize      int
 	concurrency   int
 	timeout       time.Duration
@@ -58,23 +63,26 @@ func main() {
 	os.Exit(run(os.Args[1:]))
 }
 
-// run parses args, then serves until a signal arrives. It returns the exit
+// run parses args and runs the command they name. It returns the exit
 // status.
 func run(args []string) int {
 	app, cfg := newApp()
-	if _, err := app.Parse(args); err != nil {
+	command, err := app.Parse(args)
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", programName, err)
 		return 2
 	}
 
+	if command == "login" {
+		return runLogin(cfg)
+	}
+	return serve(cfg)
+}
+
+// serve exposes the metrics until a signal arrives.
+func serve(cfg *config) int {
 	logger, slogger := newLogger(os.Stderr, cfg.logLevel, cfg.logFormat)
 	_ = level.Info(logger).Log("msg", "starting "+programName, "version", version.Info(), "build_context", version.BuildContext())
-
-	credentials, source, err := loadCredentials(cfg)
-	if err != nil {
-		_ = level.Error(logger).Log("msg", "no usable credentials", "err", err)
-		return 1
-	}
 
 	selfRegistry := prometheus.NewRegistry()
 	selfRegistry.MustRegister(
@@ -83,6 +91,15 @@ func run(args []string) int {
 		versioncollector.NewCollector(programName),
 	)
 	apiMetrics := collector.NewAPIMetrics(selfRegistry, "organizations", "balance")
+
+	credentials, source, err := loadCredentials(cfg, log.With(logger, "component", "auth"), apiMetrics.ObserveRequest)
+	if err != nil {
+		_ = level.Error(logger).Log("msg", "no usable credentials", "err", err)
+		return 1
+	}
+	if renewer, ok := credentials.(collector.TokenRenewer); ok {
+		selfRegistry.MustRegister(collector.NewAuthCollector(renewer))
+	}
 
 	client, err := autoretouch.New(autoretouch.Options{
 		APIURL:         cfg.apiURL,
@@ -143,8 +160,14 @@ func newApp() (*kingpin.Application, *config) {
 
 	app.Flag("autoretouch.api-url", "Base URL of the AutoRetouch API.").
 		Default(autoretouch.DefaultAPIURL).StringVar(&cfg.apiURL)
-	app.Flag("autoretouch.token-file", "File containing an AutoRetouch access token. It is reread when it changes. Alternatively set the environment variable "+envAccessToken+" to the token.").
+	app.Flag("autoretouch.refresh-token-file", "File containing an AutoRetouch refresh token, which the exporter trades for access tokens. It is reread when it changes. Alternatively set the environment variable "+envRefreshToken+" to the token. The login command writes this file.").
+		PlaceHolder("FILE").StringVar(&cfg.refreshTokenFile)
+	app.Flag("autoretouch.token-file", "File containing an AutoRetouch access token, which expires after 24 hours; prefer a refresh token. It is reread when it changes. Alternatively set the environment variable "+envAccessToken+" to the token.").
 		PlaceHolder("FILE").StringVar(&cfg.tokenFile)
+	app.Flag("autoretouch.auth-url", "Base URL of the AutoRetouch OAuth server.").
+		Default(autoretouch.DefaultAuthURL).StringVar(&cfg.authURL)
+	app.Flag("autoretouch.client-id", "OAuth client id used with the refresh token. The default is AutoRetouch's public client.").
+		Default(autoretouch.DefaultClientID).StringVar(&cfg.clientID)
 	app.Flag("autoretouch.page-size", "Organizations requested per page of the listing (the API's limit parameter).").
 		Default(fmt.Sprint(autoretouch.DefaultPageSize)).IntVar(&cfg.pageSize)
 	app.Flag("autoretouch.concurrency", "Maximum number of API requests in flight during a scrape.").
@@ -160,6 +183,9 @@ func newApp() (*kingpin.Application, *config) {
 		Default("info").EnumVar(&cfg.logLevel, "debug", "info", "warn", "error")
 	app.Flag("log.format", "Output format of log messages. One of: [logfmt, json]").
 		Default("logfmt").EnumVar(&cfg.logFormat, "logfmt", "json")
+
+	app.Command("serve", "Serve the metrics (the default command).").Default()
+	app.Command("login", "Log in with the OAuth device flow and write a refresh token to --autoretouch.refresh-token-file.")
 
 	app.Validate(func(*kingpin.Application) error { return validateConfig(cfg) })
 	return app, cfg
@@ -180,30 +206,6 @@ func validateConfig(cfg *config) error {
 		return fmt.Errorf("invalid --web.telemetry-path %q: it must start with /", cfg.metricsPath)
 	}
 	return nil
-}
-
-// loadCredentials returns the credentials the configuration names, and a
-// description of their source for the log that never contains a secret.
-func loadCredentials(cfg *config) (autoretouch.Credentials, string, error) {
-	envToken, envSet := os.LookupEnv(envAccessToken)
-
-	switch {
-	case cfg.tokenFile != "" && envSet:
-		return nil, "", fmt.Errorf("both --autoretouch.token-file and %s are set: unset one of them", envAccessToken)
-	case cfg.tokenFile != "":
-		file, err := autoretouch.NewTokenFile(cfg.tokenFile)
-		if err != nil {
-			return nil, "", err
-		}
-		return file, "token file " + cfg.tokenFile, nil
-	case envSet:
-		if envToken == "" {
-			return nil, "", fmt.Errorf("%s is set but empty: set it to an access token or unset it", envAccessToken)
-		}
-		return autoretouch.StaticToken(envToken), "environment variable " + envAccessToken, nil
-	default:
-		return nil, "", fmt.Errorf("no access token: set --autoretouch.token-file to a file containing one, or the environment variable %s", envAccessToken)
-	}
 }
 
 // newMux routes the metrics path and the landing page.

@@ -68,6 +68,16 @@ var (
 		kind: "gauge",
 		help: "Age of the served data. Above 0 when this scrape was answered from the cache of the last successful scrape. Present only when the cache is on.",
 	}
+	authTokenExpirySpec = metricSpec{
+		name: namespace + "_auth_token_expiry_timestamp_seconds",
+		kind: "gauge",
+		help: "Unix time at which the current access token expires. Present only with a refresh token, once the first access token was granted.",
+	}
+	authRenewalFailuresSpec = metricSpec{
+		name: namespace + "_auth_token_renewal_failures_total",
+		kind: "counter",
+		help: "Failed attempts to trade the refresh token for an access token. Present only with a refresh token.",
+	}
 	buildInfoSpec = metricSpec{
 		name:   namespace + "_exporter_build_info",
 		kind:   "gauge",
@@ -77,7 +87,7 @@ var (
 	apiRequestsSpec = metricSpec{
 		name:   namespace + "_api_requests_total",
 		kind:   "counter",
-		help:   `HTTP requests sent to the AutoRetouch API, by endpoint and status code ("error" when no response arrived). Retries count as requests.`,
+		help:   `HTTP requests sent to the AutoRetouch API and its auth server (endpoint "token"), by endpoint and status code ("error" when no response arrived). Retries count as requests.`,
 		labels: []string{"endpoint", "code"},
 	}
 	apiRequestDurationSpec = metricSpec{
@@ -100,6 +110,8 @@ var allSpecs = []metricSpec{
 	cacheAgeSpec,
 	apiRequestsSpec,
 	apiRequestDurationSpec,
+	authTokenExpirySpec,
+	authRenewalFailuresSpec,
 	buildInfoSpec,
 }
 
