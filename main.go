@@ -43,20 +43,21 @@ const (
 
 // config is everything the command line sets.
 type config struct {
-	webFlags      *web.FlagConfig
-	metricsPath   string
+	webFlags         *web.FlagConfig
+	metricsPath      string
 	apiURL           string
 	tokenFile        string
 	refreshTokenFile string
 	authURL          string
 	clientID         string
-	pageSize      int
-	concurrency   int
-	timeout       time.Duration
-	timeoutOffset time.Duration
-	cacheTTL      time.Duration
-	logLevel      string
-	logFormat     string
+	pageSize         int
+	concurrency      int
+	timeout          time.Duration
+	timeoutOffset    time.Duration
+	cacheTTL         time.Duration
+	workflows        bool
+	logLevel         string
+	logFormat        string
 }
 
 func main() {
@@ -90,7 +91,11 @@ func serve(cfg *config) int {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		versioncollector.NewCollector(programName),
 	)
-	apiMetrics := collector.NewAPIMetrics(selfRegistry, "organizations", "balance")
+	endpoints := []string{"organizations", "balance"}
+	if cfg.workflows {
+		endpoints = append(endpoints, "workflows")
+	}
+	apiMetrics := collector.NewAPIMetrics(selfRegistry, endpoints...)
 
 	credentials, source, err := loadCredentials(cfg, log.With(logger, "component", "auth"), apiMetrics.ObserveRequest)
 	if err != nil {
@@ -114,12 +119,13 @@ func serve(cfg *config) int {
 		_ = level.Error(logger).Log("msg", "invalid API client configuration", "err", err)
 		return 1
 	}
-	_ = level.Info(logger).Log("msg", "configured AutoRetouch API", "api_url", cfg.apiURL, "credentials", source, "page_size", cfg.pageSize, "concurrency", cfg.concurrency, "timeout", cfg.timeout, "cache_ttl", cfg.cacheTTL)
+	_ = level.Info(logger).Log("msg", "configured AutoRetouch API", "api_url", cfg.apiURL, "credentials", source, "page_size", cfg.pageSize, "concurrency", cfg.concurrency, "timeout", cfg.timeout, "cache_ttl", cfg.cacheTTL, "workflows", cfg.workflows)
 
 	coll := collector.New(client, collector.Options{
-		Logger:   log.With(logger, "component", "collector"),
-		Timeout:  cfg.timeout,
-		CacheTTL: cfg.cacheTTL,
+		Logger:    log.With(logger, "component", "collector"),
+		Timeout:   cfg.timeout,
+		CacheTTL:  cfg.cacheTTL,
+		Workflows: cfg.workflows,
 	})
 
 	mux, err := newMux(cfg, coll, selfRegistry, logger)
@@ -178,6 +184,9 @@ func newApp() (*kingpin.Application, *config) {
 		Default("500ms").DurationVar(&cfg.timeoutOffset)
 	app.Flag("autoretouch.cache-ttl", "Serve the last successful scrape for up to this long instead of calling the API again; 0 turns the cache off.").
 		Default("0s").DurationVar(&cfg.cacheTTL)
+
+	app.Flag("collector.workflows", "Expose each workflow's execution price, at one more API request per organization and scrape. --no-collector.workflows turns it off.").
+		Default("true").BoolVar(&cfg.workflows)
 
 	app.Flag("log.level", "Only log messages with the given severity or above. One of: [debug, info, warn, error]").
 		Default("info").EnumVar(&cfg.logLevel, "debug", "info", "warn", "error")

@@ -142,6 +142,9 @@ var goldenMetrics = []string{
 	"autoretouch_org_members",
 	"autoretouch_organizations",
 	"autoretouch_org_scrape_success",
+	"autoretouch_org_collector_success",
+	"autoretouch_workflows",
+	"autoretouch_workflow_execution_price",
 	"autoretouch_up",
 	"autoretouch_api_retry_after_seconds",
 }
@@ -228,6 +231,10 @@ func TestExporterEndToEnd(t *testing.T) {
 		Members: []autoretouchtest.Member{{ID: "auth0|ken", Roles: []string{"billing"}}},
 	})
 	server.SetFault(autoretouchtest.EndpointBalance, "c7d8e9f0-1a2b-4c3d-8e4f-5a6b7c8d9e0f", autoretouchtest.Fault{Body: "null"})
+	server.SetWorkflows("9f5c2d7b-8b21-4a33-9e5f-4e1b7a01c9d4", []autoretouchtest.Workflow{
+		{ID: "0a1b2c3d-0000-4000-8000-000000000001", Name: "Packshot white background", ExecutionPrice: 10},
+		{ID: "0a1b2c3d-0000-4000-8000-000000000002", Name: "On-model retouch", ExecutionPrice: 400},
+	})
 
 	exporter := startExporter(t, []string{"AUTORETOUCH_TOKEN=" + autoretouchtest.DefaultToken},
 		"--autoretouch.api-url="+server.URL, "--autoretouch.page-size=2")

@@ -24,11 +24,16 @@ const (
 // other body is an *InvalidResponseError rather than a guessed number.
 func (c *Client) Balance(ctx context.Context, orgID string) (int64, error) {
 	query := url.Values{"organization": {orgID}}
-	body, err := c.get(ctx, endpointBalance, "/v1/organization/balance", query, maxBalanceBody)
+	resp, err := c.get(ctx, endpointBalance, "/v1/organization/balance", query, maxBalanceBody)
 	if err != nil {
 		return 0, err
 	}
-	return ParseBalance(body)
+
+	balance, err := ParseBalance(resp.body)
+	if err != nil {
+		return 0, resp.hideToken(err)
+	}
+	return balance, nil
 }
 
 // ParseBalance parses a balance body: an optionally signed decimal integer

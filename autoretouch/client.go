@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -149,10 +150,20 @@ func (c *Client) PausedUntil() time.Time {
 func parseAPIURL(raw string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("invalid API URL: %w", err)
+		// The parse error quotes the URL, or a part of it such as the port,
+		// where a password can land when the URL is malformed.
+		if strings.Contains(raw, "@") {
+			return nil, errors.New(`invalid API URL (not shown because it contains "@" and may contain a password): parsing failed, so check its syntax and remove any user info`)
+		}
+		return nil, fmt.Errorf("invalid API URL %q: %w", raw, unwrapURLError(err))
 	}
 	if u.User != nil {
 		return nil, fmt.Errorf("invalid API URL %q: remove the user info, credentials go in a token file", u.Redacted())
+	}
+	if strings.Contains(u.Opaque, "@") {
+		// Without "//" after the scheme, user info parses as an opaque
+		// part, which Redacted does not hide.
+		return nil, fmt.Errorf(`invalid API URL (not shown because it contains "@" and may contain a password): use an absolute http or https URL without user info, such as %s`, DefaultAPIURL)
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("invalid API URL %q: use an absolute http or https URL such as %s", u.Redacted(), DefaultAPIURL)

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
-	"time"
 )
 
 // Credentials supply the access token sent as "Authorization: Bearer" with
@@ -39,59 +37,29 @@ func (StaticToken) Invalidate(string) {}
 // file changes, so that a rotated Kubernetes secret is used by the next
 // request without a restart.
 type TokenFile struct {
-	path string
-
-	mu      sync.Mutex
-	token   string
-	modTime time.Time
-	size    int64
-	stale   bool
+	file *SecretFile
 }
 
 // NewTokenFile reads the token once, so that a wrong path fails at startup
 // with an error that names it.
 func NewTokenFile(path string) (*TokenFile, error) {
-	f := &TokenFile{path: path}
-	if _, err := f.AccessToken(context.Background()); err != nil {
+	file, err := NewSecretFile(path)
+	if err != nil {
 		return nil, err
 	}
-	return f, nil
+	return &TokenFile{file: file}, nil
 }
 
 // AccessToken returns the token in the file. When the file is missing or
 // empty for a moment, as it is while a secret is being replaced, it returns
 // the last token it read.
 func (f *TokenFile) AccessToken(context.Context) (string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-
-	info, statErr := os.Stat(f.path)
-	if statErr == nil && !f.stale && info.ModTime().Equal(f.modTime) && info.Size() == f.size && f.token != "" {
-		return f.token, nil
-	}
-
-	token, readErr := ReadSecretFile(f.path)
-	if readErr != nil {
-		if f.token != "" {
-			return f.token, nil
-		}
-		return "", readErr
-	}
-
-	f.token = token
-	f.stale = false
-	if statErr == nil {
-		f.modTime = info.ModTime()
-		f.size = info.Size()
-	}
-	return f.token, nil
+	return f.file.Read()
 }
 
 // Invalidate makes the next AccessToken call reread the file.
 func (f *TokenFile) Invalidate(string) {
-	f.mu.Lock()
-	f.stale = true
-	f.mu.Unlock()
+	f.file.Invalidate()
 }
 
 // ReadSecretFile returns the trimmed content of a file that holds one token.

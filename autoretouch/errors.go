@@ -1,6 +1,8 @@
 package autoretouch
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -71,6 +73,25 @@ func StatusCode(err error) int {
 	return 0
 }
 
+// errorExcerpt returns the error and message of a Spring Boot error body,
+// which the API documents, because its timestamp comes first and would fill
+// a plain excerpt. Any other body gets a plain excerpt.
+func errorExcerpt(body []byte, secrets ...string) string {
+	var spring struct {
+		Error   string `json:"error"`
+		Message string `json:"message"`
+	}
+	if json.Unmarshal(body, &spring) != nil || (spring.Error == "" && spring.Message == "") {
+		return excerpt(body, secrets...)
+	}
+
+	summary := spring.Error
+	if spring.Message != "" {
+		summary = strings.TrimPrefix(summary+": "+spring.Message, ": ")
+	}
+	return excerpt([]byte(summary), secrets...)
+}
+
 // excerpt returns the start of body as a single printable line, with every
 // occurrence of the secrets replaced, because an API or a proxy may echo the
 // Authorization header back in an error page.
@@ -108,4 +129,15 @@ func excerpt(body []byte, secrets ...string) string {
 		out = out[:cut] + "…"
 	}
 	return fmt.Sprintf("%q", out)
+}
+
+// trimSecretPrefix removes the longest start of secret that ends body, as
+// left where a read limit cut an echoed secret short.
+func trimSecretPrefix(body []byte, secret string) []byte {
+	for n := min(len(secret)-1, len(body)); n > 0; n-- {
+		if bytes.HasSuffix(body, []byte(secret[:n])) {
+			return body[:len(body)-n]
+		}
+	}
+	return body
 }

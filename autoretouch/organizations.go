@@ -42,11 +42,27 @@ type Member struct {
 	Roles []string
 }
 
-// organizationPage is one page of GET /v1/organization. Pointers tell a
-// missing field from an empty one.
-type organizationPage struct {
-	Entries *[]organizationEntry `json:"entries"`
-	Total   *int64               `json:"total"`
+// page is one page of a listing, such as GET /v1/organization. Pointers
+// tell a missing field from an empty one.
+type page[T any] struct {
+	Entries *[]T   `json:"entries"`
+	Total   *int64 `json:"total"`
+}
+
+// decodePage parses a page of endpoint's listing. A page without "entries"
+// or "total" is invalid, not empty.
+func decodePage[T any](endpoint string, body []byte) ([]T, int64, error) {
+	var p page[T]
+	if err := json.Unmarshal(body, &p); err != nil {
+		return nil, 0, &InvalidResponseError{Endpoint: endpoint, Reason: "not a JSON page: " + err.Error(), Excerpt: excerpt(body)}
+	}
+	if p.Entries == nil || p.Total == nil {
+		return nil, 0, &InvalidResponseError{Endpoint: endpoint, Reason: `page without "entries" or "total"`, Excerpt: excerpt(body)}
+	}
+	if *p.Total < 0 {
+		return nil, 0, &InvalidResponseError{Endpoint: endpoint, Reason: fmt.Sprintf("negative total %d", *p.Total), Excerpt: excerpt(body)}
+	}
+	return *p.Entries, *p.Total, nil
 }
 
 type organizationEntry struct {
@@ -62,19 +78,13 @@ type organizationEntry struct {
 // without "entries" or "total" is invalid, not empty. Entries without an id
 // cannot be exposed, so they are dropped and counted in skipped.
 func DecodeOrganizationPage(body []byte) (orgs []Organization, total int64, skipped int, err error) {
-	var page organizationPage
-	if err := json.Unmarshal(body, &page); err != nil {
-		return nil, 0, 0, &InvalidResponseError{Endpoint: endpointOrganizations, Reason: "not a JSON page: " + err.Error(), Excerpt: excerpt(body)}
-	}
-	if page.Entries == nil || page.Total == nil {
-		return nil, 0, 0, &InvalidResponseError{Endpoint: endpointOrganizations, Reason: `page without "entries" or "total"`, Excerpt: excerpt(body)}
-	}
-	if *page.Total < 0 {
-		return nil, 0, 0, &InvalidResponseError{Endpoint: endpointOrganizations, Reason: fmt.Sprintf("negative total %d", *page.Total), Excerpt: excerpt(body)}
+	entries, total, err := decodePage[organizationEntry](endpointOrganizations, body)
+	if err != nil {
+		return nil, 0, 0, err
 	}
 
-	orgs = make([]Organization, 0, len(*page.Entries))
-	for _, entry := range *page.Entries {
+	orgs = make([]Organization, 0, len(entries))
+	for _, entry := range entries {
 		if entry.ID == nil || strings.TrimSpace(*entry.ID) == "" {
 			skipped++
 			continue
@@ -97,30 +107,32 @@ func DecodeOrganizationPage(body []byte) (orgs []Organization, total int64, skip
 		orgs = append(orgs, org)
 	}
 
-	return orgs, *page.Total, skipped, nil
+	return orgs, total, skipped, nil
 }
 
 func validUTF8(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
 
-// organizationPage fetches the page that starts at offset.
-func (c *Client) organizationPage(ctx context.Context, offset int) ([]Organization, int64, error) {
+// organizationPage fetches the page that starts at offset. entries counts
+// the page's entries before those without an id were dropped, because only
+// a page with fewer entries than the limit is the last one.
+func (c *Client) organizationPage(ctx context.Context, offset int) (orgs []Organization, entries int, total int64, err error) {
 	query := url.Values{
 		"limit":  {strconv.Itoa(c.pageSize)},
 		"offset": {strconv.Itoa(offset)},
 	}
-	body, err := c.get(ctx, endpointOrganizations, "/v1/organization", query, maxPageBody)
+	resp, err := c.get(ctx, endpointOrganizations, "/v1/organization", query, maxPageBody)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
 	}
 
-	orgs, total, skipped, err := DecodeOrganizationPage(body)
+	orgs, total, skipped, err := DecodeOrganizationPage(resp.body)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, 0, resp.hideToken(err)
 	}
 	if skipped > 0 {
 		_ = level.Warn(c.logger).Log("msg", "skipped organizations without an id", "endpoint", endpointOrganizations, "offset", offset, "count", skipped)
 	}
-	return orgs, total, nil
+	return orgs, len(orgs) + skipped, total, nil
 }
 
 // WalkOrganizations lists every organization the credentials can see and
@@ -130,15 +142,19 @@ func (c *Client) organizationPage(ctx context.Context, offset int) ([]Organizati
 // shift while they are read. It returns the number of distinct organizations
 // visited, or the first error of any page, which means the listing is
 // incomplete.
+//
+// NOTE: offset paging over a list that changes during the walk can still
+// miss an organization. Removing one before a page's offset moves the
+// organization at that offset onto the page before, which was already read.
 func (c *Client) WalkOrganizations(ctx context.Context, visit func(Organization)) (int, error) {
 	walk := organizationWalk{seen: make(map[string]struct{}), visit: visit}
 
-	first, total, err := c.organizationPage(ctx, 0)
+	first, entries, total, err := c.organizationPage(ctx, 0)
 	if err != nil {
 		return 0, err
 	}
 	walk.deliver(first)
-	if len(first) < c.pageSize || total <= int64(c.pageSize) {
+	if entries < c.pageSize || total <= int64(c.pageSize) {
 		return walk.count(), nil
 	}
 
@@ -152,7 +168,7 @@ func (c *Client) WalkOrganizations(ctx context.Context, visit func(Organization)
 	group.SetLimit(cap(c.slots))
 	for page := 1; page < pages; page++ {
 		group.Go(func() error {
-			orgs, _, err := c.organizationPage(groupCtx, page*c.pageSize)
+			orgs, _, _, err := c.organizationPage(groupCtx, page*c.pageSize)
 			if err != nil {
 				return err
 			}

@@ -40,8 +40,9 @@ type response struct {
 // It is the only retry layer: it retries connection errors, 502, 503 and 504,
 // and 429 with a jittered back-off; it waits out a Retry-After on 429 and 503
 // when the wait fits inside ctx's deadline; and after a 401 it renews the
-// access token once and retries once. Other statuses fail at once.
-func (c *Client) get(ctx context.Context, endpoint, path string, query url.Values, maxBody int64) ([]byte, error) {
+// access token once and retries once. Other statuses fail at once. It
+// returns the 2xx response.
+func (c *Client) get(ctx context.Context, endpoint, path string, query url.Values, maxBody int64) (*response, error) {
 	u := c.apiURL.JoinPath(path)
 	u.RawQuery = query.Encode()
 	renewedToken := false
@@ -65,9 +66,9 @@ func (c *Client) get(ctx context.Context, endpoint, path string, query url.Value
 		}
 
 		if resp.status >= 200 && resp.status < 300 {
-			return resp.body, nil
+			return resp, nil
 		}
-		apiErr := &APIError{Endpoint: endpoint, Status: resp.status, Excerpt: excerpt(resp.body, resp.token)}
+		apiErr := &APIError{Endpoint: endpoint, Status: resp.status, Excerpt: errorExcerpt(resp.body, resp.token)}
 
 		if resp.status == http.StatusUnauthorized && !renewedToken {
 			renewedToken = true
@@ -134,6 +135,11 @@ func (c *Client) send(ctx context.Context, endpoint string, u *url.URL, maxBody 
 	if err != nil {
 		return nil, &RequestError{Endpoint: endpoint, Err: fmt.Errorf("reading body: %w", unwrapURLError(err))}
 	}
+	if truncated {
+		// The cut can split an echoed token, and excerpt only hides whole
+		// occurrences.
+		body = trimSecretPrefix(body, token)
+	}
 	if truncated && httpResp.StatusCode >= 200 && httpResp.StatusCode < 300 {
 		return nil, &InvalidResponseError{
 			Endpoint: endpoint,
@@ -143,6 +149,17 @@ func (c *Client) send(ctx context.Context, endpoint string, u *url.URL, maxBody 
 	}
 
 	return &response{status: httpResp.StatusCode, header: httpResp.Header, body: body, token: token}, nil
+}
+
+// hideToken replaces the excerpt of an *InvalidResponseError about r's body
+// with one that hides the access token, because a proxy may return 200 with
+// a page that echoes the request's headers.
+func (r *response) hideToken(err error) error {
+	var invalid *InvalidResponseError
+	if errors.As(err, &invalid) {
+		invalid.Excerpt = excerpt(r.body, r.token)
+	}
+	return err
 }
 
 // readLimited reads at most limit bytes and reports whether more followed.
@@ -183,7 +200,9 @@ func retryAfter(header http.Header, now time.Time) (time.Duration, bool) {
 	}
 
 	var wait time.Duration
-	if seconds, err := strconv.ParseInt(value, 10, 64); err == nil {
+	// On overflow ParseInt returns the largest or smallest int64 with
+	// ErrRange, so a huge number of seconds is capped, not ignored.
+	if seconds, err := strconv.ParseInt(value, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
 		if seconds < 0 {
 			return 0, false
 		}

@@ -6,21 +6,25 @@ import (
 	"time"
 )
 
-// secretFileMaxAge bounds how long a SecretFile trusts its modification
-// time and size, because a file rewritten within the file system's timestamp
-// granularity with a token of the same length shows neither change.
-const secretFileMaxAge = time.Second
+// racyWindow is how long after a file's modification time another write can
+// leave the same time stamp, as on file systems with 1 s or 2 s time stamps.
+// A token read within that window is reread on every call until the window
+// has passed, so a same-size rewrite cannot hide behind an unchanged stat.
+const racyWindow = 2 * time.Second
 
-// SecretFile is a file that contains one token, reread whenever the file is
-// replaced or its modification time or size changes, and at least every
-// second. A Kubernetes secret update swaps the file behind a symlink.
+// SecretFile is a file that contains one token. It is reread whenever the
+// path leads to another file, or the file's size or modification time
+// changes. Kubernetes updates a mounted secret by swapping a symlink.
 type SecretFile struct {
 	path string
 
 	mu    sync.Mutex
 	value string
-	info  os.FileInfo
-	read  time.Time
+	// info is the file the value was read from, as stat saw it before the
+	// read, or nil when stat failed.
+	info   os.FileInfo
+	readAt time.Time
+	stale  bool
 }
 
 // NewSecretFile reads the file once, so that a wrong path fails at startup
@@ -40,10 +44,12 @@ func (f *SecretFile) Read() (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 
+	now := time.Now()
 	info, statErr := os.Stat(f.path)
-	unchanged := statErr == nil && f.info != nil && os.SameFile(info, f.info) &&
-		info.ModTime().Equal(f.info.ModTime()) && info.Size() == f.info.Size()
-	if f.value != "" && unchanged && time.Since(f.read) < secretFileMaxAge {
+	if statErr != nil {
+		info = nil
+	}
+	if f.unchanged(info) {
 		return f.value, nil
 	}
 
@@ -56,9 +62,30 @@ func (f *SecretFile) Read() (string, error) {
 	}
 
 	f.value = value
-	f.read = time.Now()
+	f.stale = false
 	f.info = info
+	f.readAt = now
 	return f.value, nil
+}
+
+// unchanged reports whether info shows the same file, with the same size and
+// modification time, that the cached value was read from, and whether that
+// time is old enough that a later write would have changed it.
+func (f *SecretFile) unchanged(info os.FileInfo) bool {
+	if info == nil || f.info == nil || f.stale || f.value == "" {
+		return false
+	}
+	return os.SameFile(info, f.info) &&
+		info.ModTime().Equal(f.info.ModTime()) &&
+		info.Size() == f.info.Size() &&
+		info.ModTime().Before(f.readAt.Add(-racyWindow))
+}
+
+// Invalidate makes the next Read reread the file.
+func (f *SecretFile) Invalidate() {
+	f.mu.Lock()
+	f.stale = true
+	f.mu.Unlock()
 }
 
 // RefreshToken returns the token in the file, so that a SecretFile is a

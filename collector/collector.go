@@ -1,5 +1,5 @@
 // Package collector turns what the AutoRetouch client fetches into
-// Prometheus metrics. It knows Prometheus and nothing of HTTP.
+// Prometheus metrics. It depends on Prometheus and not on HTTP.
 package collector
 
 import (
@@ -15,13 +15,15 @@ import (
 	"github.com/autoretouch/autoretouch_exporter/autoretouch"
 )
 
-// API is what a scrape reads. *autoretouch.Client implements it.
+// API is the source a scrape reads from. *autoretouch.Client implements it.
 type API interface {
 	// WalkOrganizations calls visit once for each organization, never
 	// concurrently, and returns an error when the listing is incomplete.
 	WalkOrganizations(ctx context.Context, visit func(autoretouch.Organization)) (int, error)
 	// Balance returns an organization's balance in credits.
 	Balance(ctx context.Context, orgID string) (int64, error)
+	// Workflows lists an organization's workflows with their prices.
+	Workflows(ctx context.Context, orgID string) ([]autoretouch.Workflow, error)
 	// Concurrency returns the maximum number of requests in flight.
 	Concurrency() int
 	// PausedUntil returns when the wait the API asked for ends.
@@ -33,9 +35,12 @@ type Options struct {
 	Logger log.Logger
 	// Timeout bounds a scrape whose context has no deadline.
 	Timeout time.Duration
-	// CacheTTL, when above 0, lets a scrape answer from the last successful
+	// CacheTTL, when above 0, lets a scrape serve the last successful
 	// scrape if it is younger than this.
 	CacheTTL time.Duration
+	// Workflows turns on the workflow collector: one more request per
+	// organization and page of its workflows.
+	Workflows bool
 }
 
 // Collector is a prometheus.Collector that fetches every organization's
@@ -43,10 +48,11 @@ type Options struct {
 // scrape builds fresh constant metrics, so an organization that was deleted
 // disappears at the next scrape.
 type Collector struct {
-	api      API
-	logger   log.Logger
-	timeout  time.Duration
-	cacheTTL time.Duration
+	api       API
+	logger    log.Logger
+	timeout   time.Duration
+	cacheTTL  time.Duration
+	workflows bool
 
 	creditBalance    *prometheus.Desc
 	orgMembers       *prometheus.Desc
@@ -56,6 +62,9 @@ type Collector struct {
 	scrapeDuration   *prometheus.Desc
 	retryAfter       *prometheus.Desc
 	cacheAge         *prometheus.Desc
+	collectorSuccess *prometheus.Desc
+	workflowCount    *prometheus.Desc
+	workflowPrice    *prometheus.Desc
 
 	// passes makes overlapping scrapes share one set of API calls.
 	passes singleflight.Group
@@ -79,10 +88,11 @@ func New(api API, opts Options) *Collector {
 	}
 
 	return &Collector{
-		api:      api,
-		logger:   opts.Logger,
-		timeout:  opts.Timeout,
-		cacheTTL: opts.CacheTTL,
+		api:       api,
+		logger:    opts.Logger,
+		timeout:   opts.Timeout,
+		cacheTTL:  opts.CacheTTL,
+		workflows: opts.Workflows,
 
 		creditBalance:    balanceSpec.desc(),
 		orgMembers:       orgMembersSpec.desc(),
@@ -92,6 +102,9 @@ func New(api API, opts Options) *Collector {
 		scrapeDuration:   scrapeDurationSpec.desc(),
 		retryAfter:       retryAfterSpec.desc(),
 		cacheAge:         cacheAgeSpec.desc(),
+		collectorSuccess: orgCollectorSuccessSpec.desc(),
+		workflowCount:    workflowsSpec.desc(),
+		workflowPrice:    workflowPriceSpec.desc(),
 	}
 }
 
@@ -104,8 +117,13 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.up
 	ch <- c.scrapeDuration
 	ch <- c.retryAfter
+	ch <- c.collectorSuccess
 	if c.cacheTTL > 0 {
 		ch <- c.cacheAge
+	}
+	if c.workflows {
+		ch <- c.workflowCount
+		ch <- c.workflowPrice
 	}
 }
 
@@ -153,14 +171,45 @@ func (c *Collector) collect(ctx context.Context, ch chan<- prometheus.Metric) {
 }
 
 func (c *Collector) collectOrganization(ch chan<- prometheus.Metric, org *orgResult) {
-	success := 0.0
+	success := org.balanceErr == nil
+	c.sendSuccess(ch, org, endpointBalance, org.balanceErr == nil)
 	if org.balanceErr == nil {
-		success = 1
 		ch <- prometheus.MustNewConstMetric(c.creditBalance, prometheus.GaugeValue, float64(org.balance), org.id, org.name)
 	}
-	ch <- prometheus.MustNewConstMetric(c.orgScrapeSuccess, prometheus.GaugeValue, success, org.id, org.name)
 
 	for role, count := range org.roles {
 		ch <- prometheus.MustNewConstMetric(c.orgMembers, prometheus.GaugeValue, float64(count), org.id, org.name, role)
 	}
+
+	if c.workflows {
+		success = success && org.workflowsErr == nil
+		c.sendSuccess(ch, org, endpointWorkflows, org.workflowsErr == nil)
+		if org.workflowsErr == nil {
+			c.collectWorkflows(ch, org)
+		}
+	}
+
+	ch <- prometheus.MustNewConstMetric(c.orgScrapeSuccess, prometheus.GaugeValue, boolValue(success), org.id, org.name)
+}
+
+// collectWorkflows sends an organization's workflow count and the price of
+// each workflow whose price is known.
+func (c *Collector) collectWorkflows(ch chan<- prometheus.Metric, org *orgResult) {
+	ch <- prometheus.MustNewConstMetric(c.workflowCount, prometheus.GaugeValue, float64(len(org.workflows)), org.id, org.name)
+	for _, workflow := range org.workflows {
+		if workflow.HasPrice {
+			ch <- prometheus.MustNewConstMetric(c.workflowPrice, prometheus.GaugeValue, float64(workflow.ExecutionPrice), org.id, org.name, workflow.ID, workflow.Name)
+		}
+	}
+}
+
+func (c *Collector) sendSuccess(ch chan<- prometheus.Metric, org *orgResult, part string, ok bool) {
+	ch <- prometheus.MustNewConstMetric(c.collectorSuccess, prometheus.GaugeValue, boolValue(ok), org.id, org.name, part)
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -31,7 +31,7 @@ const expectedHelp = `# HELP autoretouch_credit_balance Credits left in the orga
 # TYPE autoretouch_credit_balance gauge
 # HELP autoretouch_org_members Members of the organization holding the role. The roles "admin" and "operator" are always present; a member with several roles counts under each.
 # TYPE autoretouch_org_members gauge
-# HELP autoretouch_org_scrape_success 1 when everything for the organization was fetched in this scrape, 0 otherwise.
+# HELP autoretouch_org_scrape_success 1 when everything for the organization was fetched in this scrape, 0 otherwise. autoretouch_org_collector_success tells which part failed.
 # TYPE autoretouch_org_scrape_success gauge
 # HELP autoretouch_organizations Organizations the credentials can see. Absent when the listing failed.
 # TYPE autoretouch_organizations gauge

@@ -45,8 +45,26 @@ var (
 	orgScrapeSuccessSpec = metricSpec{
 		name:   namespace + "_org_scrape_success",
 		kind:   "gauge",
-		help:   "1 when everything for the organization was fetched in this scrape, 0 otherwise.",
+		help:   "1 when everything for the organization was fetched in this scrape, 0 otherwise. autoretouch_org_collector_success tells which part failed.",
 		labels: []string{"org_id", "org"},
+	}
+	orgCollectorSuccessSpec = metricSpec{
+		name:   namespace + "_org_collector_success",
+		kind:   "gauge",
+		help:   `1 when one part of the organization's data was fetched in this scrape, 0 otherwise. The collector label names the part: "balance", or "workflows" when that collector is on.`,
+		labels: []string{"org_id", "org", "collector"},
+	}
+	workflowsSpec = metricSpec{
+		name:   namespace + "_workflows",
+		kind:   "gauge",
+		help:   "Workflows of the organization. Present only when the workflow collector is on and the listing succeeded.",
+		labels: []string{"org_id", "org"},
+	}
+	workflowPriceSpec = metricSpec{
+		name:   namespace + "_workflow_execution_price",
+		kind:   "gauge",
+		help:   "Credits one execution of the workflow costs. Absent for a workflow whose price is missing or not an integer.",
+		labels: []string{"org_id", "org", "workflow_id", "workflow"},
 	}
 	upSpec = metricSpec{
 		name: namespace + "_up",
@@ -104,6 +122,9 @@ var allSpecs = []metricSpec{
 	orgMembersSpec,
 	organizationsSpec,
 	orgScrapeSuccessSpec,
+	orgCollectorSuccessSpec,
+	workflowsSpec,
+	workflowPriceSpec,
 	upSpec,
 	scrapeDurationSpec,
 	retryAfterSpec,

@@ -12,6 +12,13 @@ import (
 	"github.com/autoretouch/autoretouch_exporter/autoretouch"
 )
 
+// Endpoint names of the requests a scrape makes per organization, as the
+// client names them in errors and request metrics.
+const (
+	endpointBalance   = "balance"
+	endpointWorkflows = "workflows"
+)
+
 // passGrace is how long a scrape whose context has ended still waits for
 // the pass it shares to return what it fetched before the deadline.
 const passGrace = 200 * time.Millisecond
@@ -20,7 +27,7 @@ const passGrace = 200 * time.Millisecond
 // them, so that a query for "no admin left" has a series to match.
 var defaultRoles = []string{"admin", "operator"}
 
-// snapshot is what one pass over the API found.
+// snapshot is the data one pass over the API fetched.
 type snapshot struct {
 	// listErr is set when the organization listing failed; orgs is then empty.
 	listErr  error
@@ -37,6 +44,17 @@ type orgResult struct {
 	roles      map[string]int
 	balance    int64
 	balanceErr error
+
+	// workflows and workflowsErr are written only when the workflow
+	// collector is on.
+	workflows    []autoretouch.Workflow
+	workflowsErr error
+}
+
+// fetchJob is one request a scrape makes for an organization.
+type fetchJob struct {
+	org      *orgResult
+	endpoint string
 }
 
 func newOrgResult(org autoretouch.Organization) *orgResult {
@@ -124,9 +142,9 @@ func (c *Collector) storeSnapshot(snap *snapshot) {
 	c.cached = snap
 }
 
-// fetch lists the organizations and fetches each one's balance as soon as
-// its page arrives, with as many workers as the client allows requests in
-// flight.
+// fetch lists the organizations and fetches each one's balance, and its
+// workflows when that collector is on, as soon as its page arrives, with as
+// many workers as the client allows requests in flight.
 func (c *Collector) fetch(ctx context.Context) *snapshot {
 	start := time.Now()
 	ctx, cancel := context.WithCancel(ctx)
@@ -134,17 +152,14 @@ func (c *Collector) fetch(ctx context.Context) *snapshot {
 
 	var (
 		orgs     []*orgResult
-		jobs     = make(chan *orgResult, c.api.Concurrency())
+		jobs     = make(chan fetchJob, c.api.Concurrency())
 		failures = newFailureLog(c.logger)
 		workers  sync.WaitGroup
 	)
 	for range c.api.Concurrency() {
 		workers.Go(func() {
-			for org := range jobs {
-				org.balance, org.balanceErr = c.api.Balance(ctx, org.id)
-				if org.balanceErr != nil {
-					failures.balanceFailed(org.id, org.balanceErr)
-				}
+			for job := range jobs {
+				c.runJob(ctx, job, failures)
 			}
 		})
 	}
@@ -152,7 +167,10 @@ func (c *Collector) fetch(ctx context.Context) *snapshot {
 	_, listErr := c.api.WalkOrganizations(ctx, func(org autoretouch.Organization) {
 		result := newOrgResult(org)
 		orgs = append(orgs, result)
-		jobs <- result
+		jobs <- fetchJob{org: result, endpoint: endpointBalance}
+		if c.workflows {
+			jobs <- fetchJob{org: result, endpoint: endpointWorkflows}
+		}
 	})
 	if listErr != nil {
 		cancel()
@@ -171,9 +189,27 @@ func (c *Collector) fetch(ctx context.Context) *snapshot {
 	return snap
 }
 
-// failureLog logs each organization whose balance failed, except when the
-// cause is the scrape's deadline or a Retry-After wait: those hit every
-// organization left at once, so they are counted and summarised in one line.
+// runJob makes one request of a scrape and stores its result in the
+// organization's part of the snapshot.
+func (c *Collector) runJob(ctx context.Context, job fetchJob, failures *failureLog) {
+	var err error
+	switch job.endpoint {
+	case endpointBalance:
+		job.org.balance, job.org.balanceErr = c.api.Balance(ctx, job.org.id)
+		err = job.org.balanceErr
+	case endpointWorkflows:
+		job.org.workflows, job.org.workflowsErr = c.api.Workflows(ctx, job.org.id)
+		err = job.org.workflowsErr
+	}
+
+	if err != nil {
+		failures.failed(job.endpoint, job.org.id, err)
+	}
+}
+
+// failureLog logs each request for an organization that failed, except when
+// the cause is the scrape's deadline or a Retry-After wait: those hit every
+// request left at once, so they are counted and summarised in one line.
 type failureLog struct {
 	logger  log.Logger
 	mu      sync.Mutex
@@ -184,7 +220,7 @@ func newFailureLog(logger log.Logger) *failureLog {
 	return &failureLog{logger: logger, skipped: make(map[string]int)}
 }
 
-func (f *failureLog) balanceFailed(orgID string, err error) {
+func (f *failureLog) failed(endpoint, orgID string, err error) {
 	var rateLimited *autoretouch.RateLimitedError
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
@@ -194,7 +230,7 @@ func (f *failureLog) balanceFailed(orgID string, err error) {
 	case errors.As(err, &rateLimited):
 		f.count("API asked to wait (Retry-After)")
 	default:
-		_ = level.Warn(f.logger).Log("msg", "fetching balance failed", "org_id", orgID, "endpoint", "balance", "status", autoretouch.StatusCode(err), "err", err)
+		_ = level.Warn(f.logger).Log("msg", "fetching "+endpoint+" failed", "org_id", orgID, "endpoint", endpoint, "status", autoretouch.StatusCode(err), "err", err)
 	}
 }
 
@@ -208,6 +244,6 @@ func (f *failureLog) summarize() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for reason, n := range f.skipped {
-		_ = level.Warn(f.logger).Log("msg", "balances not fetched", "reason", reason, "organizations", n, "endpoint", "balance")
+		_ = level.Warn(f.logger).Log("msg", "requests for organizations not sent", "reason", reason, "requests", n)
 	}
 }

@@ -57,6 +57,7 @@ func (s *Server) handler() http.Handler {
 	mux.Handle("GET /v1/organization/balance", s.route(EndpointBalance, true, queryOrgID, s.serveBalance))
 	mux.Handle("GET /v1/organization/{id}", s.route(EndpointOrganization, true, pathOrgID, s.serveOrganization))
 	mux.Handle("GET /v1/organization/{id}/{$}", s.route(EndpointOrganization, true, pathOrgID, s.serveOrganization))
+	mux.Handle("GET /v1/workflow", s.route(EndpointWorkflows, true, queryOrgID, s.serveWorkflows))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusNotFound, "No endpoint "+r.Method+" "+r.URL.Path)
 	})

@@ -63,6 +63,8 @@ type Server struct {
 	mu          sync.Mutex
 	orgs        []*Organization
 	byID        map[string]*Organization
+	workflows   map[string][]Workflow
+	generated   int
 	tokens      map[string]time.Time
 	latency     time.Duration
 	faults      []*faultRule
@@ -94,10 +96,11 @@ func NewServerOnListener(l net.Listener) *Server {
 
 func newServer() *Server {
 	return &Server{
-		closed:   make(chan struct{}),
-		byID:     make(map[string]*Organization),
-		tokens:   map[string]time.Time{DefaultToken: {}},
-		requests: make(map[string]int),
+		closed:    make(chan struct{}),
+		byID:      make(map[string]*Organization),
+		workflows: make(map[string][]Workflow),
+		tokens:    map[string]time.Time{DefaultToken: {}},
+		requests:  make(map[string]int),
 	}
 }
 
@@ -129,8 +132,7 @@ func (s *Server) AddOrganization(org Organization) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 
-	copied := org
-	copied.Members = slices.Clone(org.Members)
+	copied := cloneOrganization(org)
 	s.byID[org.ID] = &copied
 	if i := s.indexOf(org.ID); i >= 0 {
 		s.orgs[i] = &copied
@@ -145,8 +147,7 @@ func (s *Server) InsertOrganization(index int, org Organization) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 
-	copied := org
-	copied.Members = slices.Clone(org.Members)
+	copied := cloneOrganization(org)
 	if i := s.indexOf(org.ID); i >= 0 {
 		s.orgs = slices.Delete(s.orgs, i, i+1)
 	}
@@ -156,14 +157,14 @@ func (s *Server) InsertOrganization(index int, org Organization) {
 }
 
 // AddOrganizations adds n generated organizations with the given balance,
-// each with one admin, for benchmarks and load tests.
+// each with one admin, for benchmarks and load tests. Their ids are numbered
+// from 0 up across calls, skipping ids already in use.
 func (s *Server) AddOrganizations(n int, balance int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 
 	for range n {
-		number := len(s.orgs)
-		id := fmt.Sprintf("00000000-0000-4000-8000-%012d", number)
+		number, id := s.nextGeneratedID()
 		org := &Organization{
 			ID:      id,
 			Name:    fmt.Sprintf("Organization %d", number),
@@ -172,6 +173,19 @@ func (s *Server) AddOrganizations(n int, balance int64) {
 		}
 		s.orgs = append(s.orgs, org)
 		s.byID[id] = org
+	}
+}
+
+// nextGeneratedID returns the next number whose generated id is not in use.
+// Counting the listing instead would reuse an id after a removal.
+func (s *Server) nextGeneratedID() (int, string) {
+	for {
+		number := s.generated
+		s.generated++
+		id := fmt.Sprintf("00000000-0000-4000-8000-%012d", number)
+		if _, used := s.byID[id]; !used {
+			return number, id
+		}
 	}
 }
 
@@ -217,9 +231,20 @@ func (s *Server) Organizations() []Organization {
 
 	out := make([]Organization, 0, len(s.orgs))
 	for _, org := range s.orgs {
-		out = append(out, *org)
+		out = append(out, cloneOrganization(*org))
 	}
 	return out
+}
+
+// cloneOrganization copies org down to the members' roles, so that a later
+// change on the test's side or the server's side does not reach the other.
+func cloneOrganization(org Organization) Organization {
+	copied := org
+	copied.Members = slices.Clone(org.Members)
+	for i := range copied.Members {
+		copied.Members[i].Roles = slices.Clone(org.Members[i].Roles)
+	}
+	return copied
 }
 
 // SetLatency adds a delay to every request before it is answered.

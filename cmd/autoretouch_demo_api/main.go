@@ -60,6 +60,13 @@ var sampleOrganizations = []struct {
 	},
 }
 
+// sampleWorkflows have prices from a cheap background removal to an
+// expensive manual retouch.
+var sampleWorkflows = []autoretouchtest.Workflow{
+	{ID: "5d0c7a1e-2f3b-4c5d-9e6f-7a8b9c0d1e2f", Name: "Packshot on white", ExecutionPrice: 10},
+	{ID: "6e1d8b2f-3a4c-4d5e-8f7a-8b9c0d1e2f3a", Name: "On-model retouch", ExecutionPrice: 400},
+}
+
 func main() {
 	app := kingpin.New("autoretouch_demo_api", "Fake AutoRetouch API with sample organizations whose balances drain, for demos and tests.")
 	listenAddress := app.Flag("listen-address", "Address to serve the fake API on.").Default("127.0.0.1:8080").String()
@@ -90,6 +97,7 @@ func run(listenAddress, token string, tick time.Duration, exporterPath, exporter
 	server.RevokeToken(autoretouchtest.DefaultToken)
 	for _, sample := range sampleOrganizations {
 		server.AddOrganization(sample.org)
+		server.SetWorkflows(sample.org.ID, sampleWorkflows)
 	}
 	fmt.Printf("Fake AutoRetouch API on %s (access token %q)\n", server.URL, token)
 
