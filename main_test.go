@@ -36,7 +36,11 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	exporterBinary = filepath.Join(dir, "autoretouch_exporter")
-	build := exec.Command("go", "build", "-o", exporterBinary, ".")
+	args := []string{"build", "-o", exporterBinary}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, ".")...)
 	build.Stderr = os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building the exporter:", err)
@@ -117,9 +121,15 @@ func freeLoopbackAddress(t *testing.T) string {
 	return address
 }
 
+// scrape requests url as Prometheus does with its default 10 s timeout.
 func scrape(t *testing.T, url string) string {
 	t.Helper()
-	resp, err := http.Get(url)
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatalf("building a request for %s: %v", url, err)
+	}
+	req.Header.Set("X-Prometheus-Scrape-Timeout-Seconds", "10")
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("scraping %s: %v", url, err)
 	}
@@ -365,4 +375,64 @@ func TestReadmeMetricsTable(t *testing.T) {
 	if current != want {
 		t.Errorf("the README's metrics table is stale: run `go test -run TestReadmeMetricsTable -update .`\ngot:\n%s\nwant:\n%s", current, want)
 	}
+}
+
+func TestExporterRetryAfterStopsTraffic(t *testing.T) {
+	server := autoretouchtest.NewServer()
+	defer server.Close()
+	server.AddOrganization(autoretouchtest.Organization{ID: "org-1", Name: "One", Balance: 10})
+	server.SetFault(autoretouchtest.EndpointOrganizations, "", autoretouchtest.Fault{
+		Status: 429, Header: http.Header{"Retry-After": {"30"}}, Times: 1,
+	})
+
+	exporter := startExporter(t, []string{"AUTORETOUCH_TOKEN=" + autoretouchtest.DefaultToken}, "--autoretouch.api-url="+server.URL)
+	first := scrape(t, exporter.url+"/metrics")
+	if !strings.Contains(first, "\nautoretouch_up 0\n") {
+		t.Fatalf("scrape answered with 429 is not down:\n%s", filterExposition(first))
+	}
+
+	requests := server.TotalRequests()
+	for range 3 {
+		exposition := scrape(t, exporter.url+"/metrics")
+		if !strings.Contains(exposition, "\nautoretouch_up 0\n") {
+			t.Errorf("scrape during the Retry-After wait is not down:\n%s", filterExposition(exposition))
+		}
+		if !strings.Contains(exposition, "\nautoretouch_api_retry_after_seconds 2") {
+			t.Errorf("scrape during the wait does not show about 30 s left:\n%s", filterExposition(exposition))
+		}
+	}
+	if got := server.TotalRequests(); got != requests {
+		t.Errorf("the API got %d more requests during the Retry-After wait, want none", got-requests)
+	}
+}
+
+func TestExporterShiftingPagesExposeEachOnce(t *testing.T) {
+	server := autoretouchtest.NewServer()
+	defer server.Close()
+	for i := range 5 {
+		server.AddOrganization(autoretouchtest.Organization{ID: fmt.Sprintf("org-%d", i), Name: fmt.Sprintf("Org %d", i), Balance: int64(i)})
+	}
+	// An organization created while the second page is requested shifts
+	// every later offset by one, so the second page repeats the last
+	// organization of the first.
+	var inserted sync.Once
+	server.SetListingHook(func(offset int) {
+		if offset > 0 {
+			inserted.Do(func() {
+				server.InsertOrganization(0, autoretouchtest.Organization{ID: "org-new", Name: "New", Balance: 99})
+			})
+		}
+	})
+
+	exporter := startExporter(t, []string{"AUTORETOUCH_TOKEN=" + autoretouchtest.DefaultToken},
+		"--autoretouch.api-url="+server.URL, "--autoretouch.page-size=2", "--autoretouch.concurrency=1")
+	exposition := scrape(t, exporter.url+"/metrics")
+
+	for i := range 5 {
+		series := fmt.Sprintf(`autoretouch_credit_balance{org="Org %d",org_id="org-%d"}`, i, i)
+		if got := strings.Count(exposition, series); got != 1 {
+			t.Errorf("%s appears %d times, want once", series, got)
+		}
+	}
+	checkMetricsWithPromtool(t, exposition)
 }

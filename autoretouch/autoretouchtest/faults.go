@@ -53,11 +53,12 @@ func (s *Server) SetFault(endpoint, orgID string, f Fault) {
 	s.faults = append(s.faults, &faultRule{endpoint: endpoint, orgID: orgID, fault: f})
 }
 
-// ClearFaults removes every fault.
+// ClearFaults removes every fault, the random ones included.
 func (s *Server) ClearFaults() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults = nil
+	s.random = nil
 }
 
 // takeFault returns the fault that applies to a request, and uses up one of
@@ -79,7 +80,7 @@ func (s *Server) takeFault(endpoint, orgID string) (Fault, bool) {
 		}
 	}
 	if match == nil {
-		return Fault{}, false
+		return s.random.pick()
 	}
 	match.used++
 	return match.fault, true

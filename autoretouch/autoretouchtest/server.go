@@ -68,6 +68,7 @@ type Server struct {
 	tokens      map[string]time.Time
 	latency     time.Duration
 	faults      []*faultRule
+	random      *randomFaults
 	listingHook func(offset int)
 	pageQuirks  PageQuirks
 	requests    map[string]int
