@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/go-kit/log"
-	"github.com/prometheus/common/version"
 
 	"github.com/autoretouch/autoretouch_exporter/autoretouch"
 )
@@ -99,7 +98,7 @@ func refreshCredentials(cfg *config, sources []credentialSource, logger log.Logg
 		AuthURL:        cfg.authURL,
 		ClientID:       cfg.clientID,
 		Source:         source,
-		UserAgent:      programName + "/" + version.Version,
+		UserAgent:      userAgent(),
 		Logger:         logger,
 		ObserveRequest: observe,
 	})

@@ -42,7 +42,7 @@ func (h *metricsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // scrapeTimeout returns how long a scrape may take: the timeout Prometheus
-// sends in its header minus offset, so that the answer arrives in time,
+// sends in its header minus offset, so that the response arrives in time,
 // capped by maxTimeout. Without a valid header, it returns maxTimeout.
 func scrapeTimeout(header string, offset, maxTimeout time.Duration) time.Duration {
 	seconds, err := strconv.ParseFloat(header, 64)

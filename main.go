@@ -111,7 +111,7 @@ func serve(cfg *config) int {
 		Credentials:    credentials,
 		PageSize:       cfg.pageSize,
 		Concurrency:    cfg.concurrency,
-		UserAgent:      programName + "/" + version.Version,
+		UserAgent:      userAgent(),
 		Logger:         log.With(logger, "component", "client"),
 		ObserveRequest: apiMetrics.ObserveRequest,
 	})
@@ -215,6 +215,16 @@ func validateConfig(cfg *config) error {
 		return fmt.Errorf("invalid --web.telemetry-path %q: it must start with /", cfg.metricsPath)
 	}
 	return nil
+}
+
+// userAgent names the exporter and its version in every request, so that
+// AutoRetouch can tell its traffic apart. A build without ldflags has no
+// version and sends "dev".
+func userAgent() string {
+	if version.Version == "" {
+		return programName + "/dev"
+	}
+	return programName + "/" + version.Version
 }
 
 // newMux routes the metrics path and the landing page.

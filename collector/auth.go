@@ -6,8 +6,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// TokenRenewer is what the auth metrics read from refresh-token
-// credentials. *autoretouch.RefreshCredentials implements it.
+// TokenRenewer is the state of refresh-token credentials that the auth
+// metrics read. *autoretouch.RefreshCredentials implements it.
 type TokenRenewer interface {
 	// Expiry returns when the current access token expires, or the zero
 	// time when there is none.

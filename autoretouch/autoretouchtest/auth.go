@@ -19,9 +19,9 @@ const (
 	RequestDeviceCode = "device_code_request"
 )
 
-// DeviceFlow sets how the fake answers the device authorization grant.
+// DeviceFlow sets how the fake responds to the device authorization grant.
 type DeviceFlow struct {
-	// Interval is the polling interval it asks for, in seconds.
+	// Interval is the polling interval it requests, in seconds.
 	Interval int
 	// ExpiresIn is the device code's lifetime in seconds.
 	ExpiresIn int
