@@ -28,7 +28,7 @@ LDFLAGS := -s -w \
 # them for longer.
 FUZZTIME ?= 10s
 
-.PHONY: all build test vet unit fuzz-short fuzz promtool demo docs clean
+.PHONY: all build test vet unit fuzz-short fuzz promtool e2e-tools e2e rules prometheusrule demo docs clean
 
 all: build
 
@@ -60,6 +60,36 @@ promtool: $(PROMTOOL)
 $(PROMTOOL):
 	GOBIN=$(BIN_DIR) $(GO) install github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION)
 
+# The end-to-end test runs the shipped rules and Alertmanager configuration in
+# a real Prometheus and Alertmanager. Both are built from their Go modules:
+# Prometheus at the version of promtool, and Alertmanager at v0.31.1, because
+# later Alertmanager modules lack their web assets and do not build.
+PROMETHEUS_VERSION   := $(PROMTOOL_VERSION)
+ALERTMANAGER_VERSION := v0.31.1
+PROMETHEUS           := $(BIN_DIR)/prometheus
+ALERTMANAGER         := $(BIN_DIR)/alertmanager
+
+## e2e-tools: install promtool, prometheus and alertmanager into bin/, or reuse the ones there
+e2e-tools: $(PROMTOOL) $(PROMETHEUS) $(ALERTMANAGER)
+
+# The order-only prerequisites build one binary after the other even under
+# make -j, because each build uses every core and a lot of memory.
+$(PROMETHEUS): | $(PROMTOOL)
+	GOBIN=$(BIN_DIR) $(GO) install github.com/prometheus/prometheus/cmd/prometheus@$(PROMETHEUS_VERSION)
+
+$(ALERTMANAGER): | $(PROMETHEUS)
+	GOBIN=$(BIN_DIR) $(GO) install github.com/prometheus/alertmanager/cmd/alertmanager@$(ALERTMANAGER_VERSION)
+
+## e2e: run the exporter with Prometheus and Alertmanager on loopback and check the alerts
+e2e: e2e-tools
+	AUTORETOUCH_E2E=1 PROMTOOL=$(PROMTOOL) PROMETHEUS=$(PROMETHEUS) ALERTMANAGER=$(ALERTMANAGER) \
+		$(GO) test -count=1 -v ./e2e/
+
+## rules: check the rule files and run their unit tests
+rules: promtool
+	$(PROMTOOL) check rules deploy/prometheus/rules/*.yml deploy/prometheus/examples/*.yml
+	$(PROMTOOL) test rules deploy/prometheus/tests/*_test.yml
+
 ## demo: run the exporter against the fake API with sample organizations
 demo: build
 	$(BIN_DIR)/autoretouch_demo_api --exporter=$(BIN_DIR)/autoretouch_exporter
@@ -67,6 +97,10 @@ demo: build
 ## docs: regenerate the README's metrics table and the golden files
 docs:
 	$(GO) test -run 'TestReadmeMetricsTable|TestExporter' -update .
+
+## prometheusrule: regenerate deploy/kubernetes/prometheusrule.yaml from the rule files
+prometheusrule:
+	$(GO) test ./deploy -run TestPrometheusRuleMatchesRuleFiles -update
 
 clean:
 	rm -rf $(BIN_DIR)

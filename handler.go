@@ -34,7 +34,9 @@ func (h *metricsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	scrapeRegistry := prometheus.NewRegistry()
 	scrapeRegistry.MustRegister(h.collector.WithContext(ctx))
 
-	handler := promhttp.HandlerFor(prometheus.Gatherers{h.self, scrapeRegistry}, promhttp.HandlerOpts{
+	// The scrape goes first, so that the request counters on the
+	// persistent registry already include the requests it made.
+	handler := promhttp.HandlerFor(prometheus.Gatherers{scrapeRegistry, h.self}, promhttp.HandlerOpts{
 		ErrorLog:      promhttpLogger{h.logger},
 		ErrorHandling: promhttp.ContinueOnError,
 	})

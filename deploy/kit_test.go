@@ -1,11 +1,12 @@
 // Package deploy has only tests. They check the monitoring kit: the
 // Prometheus rule files and their unit tests, the Grafana dashboard, the
-// Alertmanager, Docker Compose and Kubernetes files, and that every PromQL
-// expression in them parses and queries only metrics that exist.
+// Alertmanager, Docker Compose and Kubernetes files. They also check that
+// every PromQL expression in them parses and queries only metrics that exist.
+// Those are the metrics in a scrape of the exporter binary, which the tests
+// build and run against the fake API, and those that recording rules write.
 package deploy
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -28,7 +29,6 @@ const (
 	dashboardGlob      = "../dashboards/*.json"
 	composeFile        = "docker-compose.yml"
 	kubernetesDir      = "kubernetes"
-	exposedMetricsFile = "testdata/exposed-metrics.txt"
 
 	// promtoolInstalledPath is where `make promtool` installs promtool.
 	promtoolInstalledPath = "../bin/promtool"
@@ -173,34 +173,6 @@ func recordedMetrics(t *testing.T) []string {
 	return names
 }
 
-// readExposedMetrics reads a list of sample names, one per line, with blank
-// lines and lines starting with "#" ignored.
-func readExposedMetrics(t *testing.T, path string) map[string]bool {
-	t.Helper()
-	file, err := os.Open(path)
-	if err != nil {
-		t.Fatalf("opening the list of exposed metrics: %v", err)
-	}
-	defer file.Close()
-
-	names := map[string]bool{}
-	scanner := bufio.NewScanner(file)
-	for scanner.Scan() {
-		line := strings.TrimSpace(scanner.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		names[line] = true
-	}
-	if err := scanner.Err(); err != nil {
-		t.Fatalf("reading %s: %v", path, err)
-	}
-	if len(names) == 0 {
-		t.Fatalf("%s lists no metric", path)
-	}
-	return names
-}
-
 // checkExpressionsParse runs `promtool check rules` on a temporary rule file
 // with one recording rule per expression. If that fails, it checks each
 // expression alone, so that the failure names the expression's source.
@@ -256,9 +228,8 @@ func checkRulesOf(t *testing.T, expressions []promqlExpression) (string, error) 
 
 // unknownMetrics returns one message for every metric name that an
 // expression selects and that is neither in exposed, nor in recorded, nor a
-// series of Prometheus itself. exposed holds sample names as they appear in the
-// text exposition format, so a histogram contributes its _bucket, _sum and
-// _count names.
+// series of Prometheus itself. exposed holds sample names as PromQL selects
+// them, so a histogram contributes its _bucket, _sum and _count names.
 func unknownMetrics(expressions []promqlExpression, exposed map[string]bool, recorded []string) []string {
 	known := map[string]bool{}
 	for name := range exposed {
@@ -291,7 +262,7 @@ func unknownMetrics(expressions []promqlExpression, exposed map[string]bool, rec
 }
 
 func TestQueriedMetricsExist(t *testing.T) {
-	exposed := readExposedMetrics(t, exposedMetricsFile)
+	exposed := exposedMetrics(t)
 	expressions := append(ruleExpressions(t), dashboardExpressions(t)...)
 	for _, problem := range unknownMetrics(expressions, exposed, recordedMetrics(t)) {
 		t.Error(problem)
@@ -299,7 +270,7 @@ func TestQueriedMetricsExist(t *testing.T) {
 }
 
 func TestUnknownMetricsReportsTypo(t *testing.T) {
-	exposed := readExposedMetrics(t, exposedMetricsFile)
+	exposed := exposedMetrics(t)
 	expressions := []promqlExpression{
 		{source: "typo", expr: `max by (org) (autoretouch_credit_balanse{job="autoretouch"})`},
 		{source: "correct", expr: `max by (org) (autoretouch_credit_balance{job="autoretouch"})`},
