@@ -28,7 +28,7 @@ LDFLAGS := -s -w \
 # them for longer.
 FUZZTIME ?= 10s
 
-.PHONY: all build test vet unit fuzz-short fuzz promtool e2e-tools e2e rules prometheusrule demo docs clean
+.PHONY: all build test vet unit fuzz-short fuzz promtool e2e-tools e2e rules prometheusrule bench bench-compare demo docs clean
 
 all: build
 
@@ -89,6 +89,26 @@ e2e: e2e-tools
 rules: promtool
 	$(PROMTOOL) check rules deploy/prometheus/rules/*.yml deploy/prometheus/examples/*.yml
 	$(PROMTOOL) test rules deploy/prometheus/tests/*_test.yml
+
+# bench-compare writes the Go benchmarks to BENCH_NEW and compares them with
+# BENCH_OLD when that file exists. Both live in bin/, which git ignores. Save
+# a baseline with `make bench-compare && mv bin/bench-new.txt bin/bench-old.txt`.
+# A "$" in BENCH_FILTER must be written "$$" on the make command line.
+BENCH_FILTER ?= ^BenchmarkScrape
+BENCH_COUNT  ?= 6
+BENCH_OLD    ?= $(BIN_DIR)/bench-old.txt
+BENCH_NEW    ?= $(BIN_DIR)/bench-new.txt
+BENCHSTAT    := $(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
+
+## bench: measure scrapes against the fake API and print the tables of docs/benchmarks.md (about 6 minutes)
+bench:
+	BENCH_TABLE=1 $(GO) test -run '^TestBenchTable$$' -count=1 -timeout 30m -v ./bench/
+
+## bench-compare: run the Go benchmarks BENCH_COUNT times and compare them with benchstat
+bench-compare:
+	@mkdir -p $(BIN_DIR)
+	$(GO) test -run '^$$' -bench '$(BENCH_FILTER)' -benchmem -count $(BENCH_COUNT) -timeout 90m ./bench/ > $(BENCH_NEW)
+	if [ -f $(BENCH_OLD) ]; then $(BENCHSTAT) $(BENCH_OLD) $(BENCH_NEW); else $(BENCHSTAT) $(BENCH_NEW); fi
 
 ## demo: run the exporter against the fake API with sample organizations
 demo: build

@@ -56,6 +56,7 @@ type config struct {
 	timeoutOffset    time.Duration
 	cacheTTL         time.Duration
 	workflows        bool
+	workflowsRefresh time.Duration
 	logLevel         string
 	logFormat        string
 }
@@ -119,13 +120,14 @@ func serve(cfg *config) int {
 		_ = level.Error(logger).Log("msg", "invalid API client configuration", "err", err)
 		return 1
 	}
-	_ = level.Info(logger).Log("msg", "configured AutoRetouch API", "api_url", cfg.apiURL, "credentials", source, "page_size", cfg.pageSize, "concurrency", cfg.concurrency, "timeout", cfg.timeout, "cache_ttl", cfg.cacheTTL, "workflows", cfg.workflows)
+	_ = level.Info(logger).Log("msg", "configured AutoRetouch API", "api_url", cfg.apiURL, "credentials", source, "page_size", cfg.pageSize, "concurrency", cfg.concurrency, "timeout", cfg.timeout, "cache_ttl", cfg.cacheTTL, "workflows", cfg.workflows, "workflows_refresh_interval", cfg.workflowsRefresh)
 
 	coll := collector.New(client, collector.Options{
-		Logger:    log.With(logger, "component", "collector"),
-		Timeout:   cfg.timeout,
-		CacheTTL:  cfg.cacheTTL,
-		Workflows: cfg.workflows,
+		Logger:           log.With(logger, "component", "collector"),
+		Timeout:          cfg.timeout,
+		CacheTTL:         cfg.cacheTTL,
+		Workflows:        cfg.workflows,
+		WorkflowsRefresh: cfg.workflowsRefresh,
 	})
 
 	mux, err := newMux(cfg, coll, selfRegistry, logger)
@@ -187,6 +189,8 @@ func newApp() (*kingpin.Application, *config) {
 
 	app.Flag("collector.workflows", "Expose each workflow's execution price, at one more API request per organization and scrape. --no-collector.workflows turns it off.").
 		Default("true").BoolVar(&cfg.workflows)
+	app.Flag("collector.workflows.refresh-interval", "How long an organization's workflow prices are reused before they are fetched again; 0 fetches them on every scrape. Prices change rarely, and fetching them on every scrape doubles its API requests.").
+		Default("15m").DurationVar(&cfg.workflowsRefresh)
 
 	app.Flag("log.level", "Only log messages with the given severity or above. One of: [debug, info, warn, error]").
 		Default("info").EnumVar(&cfg.logLevel, "debug", "info", "warn", "error")
@@ -207,6 +211,9 @@ func validateConfig(cfg *config) error {
 	}
 	if cfg.timeoutOffset < 0 {
 		return fmt.Errorf("invalid --scrape.timeout-offset %s: use 0 or a positive duration such as 500ms", cfg.timeoutOffset)
+	}
+	if cfg.workflowsRefresh < 0 {
+		return fmt.Errorf("invalid --collector.workflows.refresh-interval %s: use 0 to fetch workflows on every scrape, or a positive duration", cfg.workflowsRefresh)
 	}
 	if cfg.cacheTTL < 0 {
 		return fmt.Errorf("invalid --autoretouch.cache-ttl %s: use 0 to turn the cache off, or a positive duration", cfg.cacheTTL)

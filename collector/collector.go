@@ -41,6 +41,9 @@ type Options struct {
 	// Workflows turns on the workflow collector: one more request per
 	// organization and page of its workflows.
 	Workflows bool
+	// WorkflowsRefresh is how long an organization's workflows are reused
+	// before they are fetched again; 0 fetches them on every scrape.
+	WorkflowsRefresh time.Duration
 }
 
 // Collector is a prometheus.Collector that fetches every organization's
@@ -71,6 +74,8 @@ type Collector struct {
 
 	cacheMu sync.Mutex
 	cached  *snapshot
+
+	workflowCache *workflowCache
 }
 
 // New returns a Collector that reads from api.
@@ -86,13 +91,18 @@ func New(api API, opts Options) *Collector {
 	if opts.CacheTTL > 0 {
 		balanceSpec.help += fmt.Sprintf(" May come from the cache of the last successful scrape, at most %s old.", opts.CacheTTL)
 	}
+	priceSpec := workflowPriceSpec
+	if opts.WorkflowsRefresh > 0 {
+		priceSpec.help += fmt.Sprintf(" Fetched again at most every %s.", opts.WorkflowsRefresh)
+	}
 
 	return &Collector{
-		api:       api,
-		logger:    opts.Logger,
-		timeout:   opts.Timeout,
-		cacheTTL:  opts.CacheTTL,
-		workflows: opts.Workflows,
+		api:           api,
+		logger:        opts.Logger,
+		timeout:       opts.Timeout,
+		cacheTTL:      opts.CacheTTL,
+		workflows:     opts.Workflows,
+		workflowCache: newWorkflowCache(opts.WorkflowsRefresh),
 
 		creditBalance:    balanceSpec.desc(),
 		orgMembers:       orgMembersSpec.desc(),
@@ -104,7 +114,7 @@ func New(api API, opts Options) *Collector {
 		cacheAge:         cacheAgeSpec.desc(),
 		collectorSuccess: orgCollectorSuccessSpec.desc(),
 		workflowCount:    workflowsSpec.desc(),
-		workflowPrice:    workflowPriceSpec.desc(),
+		workflowPrice:    priceSpec.desc(),
 	}
 }
 

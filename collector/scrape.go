@@ -46,9 +46,11 @@ type orgResult struct {
 	balanceErr error
 
 	// workflows and workflowsErr are written only when the workflow
-	// collector is on.
-	workflows    []autoretouch.Workflow
-	workflowsErr error
+	// collector is on. workflowsFetched tells a fetch in this scrape from
+	// an entry of the workflow cache.
+	workflows        []autoretouch.Workflow
+	workflowsErr     error
+	workflowsFetched bool
 }
 
 // fetchJob is one request a scrape makes for an organization.
@@ -151,14 +153,15 @@ func (c *Collector) fetch(ctx context.Context) *snapshot {
 	defer cancel()
 
 	var (
-		orgs     []*orgResult
-		jobs     = make(chan fetchJob, c.api.Concurrency())
-		failures = newFailureLog(c.logger)
-		workers  sync.WaitGroup
+		orgs      []*orgResult
+		jobs      = newJobQueue()
+		failures  = newFailureLog(c.logger)
+		workers   sync.WaitGroup
+		workflows = c.workflowCache.snapshot(time.Now())
 	)
 	for range c.api.Concurrency() {
 		workers.Go(func() {
-			for job := range jobs {
+			for job, ok := jobs.pop(); ok; job, ok = jobs.pop() {
 				c.runJob(ctx, job, failures)
 			}
 		})
@@ -167,15 +170,20 @@ func (c *Collector) fetch(ctx context.Context) *snapshot {
 	_, listErr := c.api.WalkOrganizations(ctx, func(org autoretouch.Organization) {
 		result := newOrgResult(org)
 		orgs = append(orgs, result)
-		jobs <- fetchJob{org: result, endpoint: endpointBalance}
-		if c.workflows {
-			jobs <- fetchJob{org: result, endpoint: endpointWorkflows}
+		jobs.push(fetchJob{org: result, endpoint: endpointBalance})
+		if !c.workflows {
+			return
 		}
+		if cached, ok := workflows[org.ID]; ok {
+			result.workflows = cached
+			return
+		}
+		jobs.push(fetchJob{org: result, endpoint: endpointWorkflows})
 	})
 	if listErr != nil {
 		cancel()
 	}
-	close(jobs)
+	jobs.close()
 	workers.Wait()
 
 	snap := &snapshot{duration: time.Since(start), finished: time.Now()}
@@ -185,6 +193,9 @@ func (c *Collector) fetch(ctx context.Context) *snapshot {
 		return snap
 	}
 	snap.orgs = orgs
+	if c.workflows {
+		c.workflowCache.update(orgs, snap.finished)
+	}
 	failures.summarize()
 	return snap
 }
@@ -199,6 +210,7 @@ func (c *Collector) runJob(ctx context.Context, job fetchJob, failures *failureL
 		err = job.org.balanceErr
 	case endpointWorkflows:
 		job.org.workflows, job.org.workflowsErr = c.api.Workflows(ctx, job.org.id)
+		job.org.workflowsFetched = true
 		err = job.org.workflowsErr
 	}
 

@@ -3,6 +3,7 @@ package collector_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -141,5 +142,43 @@ autoretouch_org_scrape_success{org="Studio",org_id="id-1"} 1
 `)
 	if got := env.server.Requests(autoretouchtest.EndpointWorkflows); got != 0 {
 		t.Errorf("workflow requests = %d with the collector off, want 0", got)
+	}
+}
+
+func TestWorkflowsRefreshInterval(t *testing.T) {
+	env := newTestEnv(t, 50, collector.Options{Workflows: true, WorkflowsRefresh: time.Hour})
+	env.server.AddOrganization(org("id-1", "Studio", 2000))
+	env.server.AddOrganization(org("id-2", "Agency", 300))
+	env.server.SetWorkflows("id-1", []autoretouchtest.Workflow{{ID: "wf-1", Name: "Packshot", ExecutionPrice: 10}})
+	env.server.SetFault(autoretouchtest.EndpointWorkflows, "id-2", autoretouchtest.Fault{Status: 500, Times: 1})
+
+	first := testutil.CollectAndCount(env.collector, "autoretouch_workflow_execution_price")
+	env.server.SetWorkflows("id-1", []autoretouchtest.Workflow{{ID: "wf-1", Name: "Packshot", ExecutionPrice: 99}})
+
+	// Studio's workflows come from the cache; Agency's failed fetch left
+	// no entry, so they are fetched again.
+	help := strings.Replace(workflowHelp, "not an integer.\n", "not an integer. Fetched again at most every 1h0m0s.\n", 1)
+	expected := help + `
+autoretouch_credit_balance{org="Agency",org_id="id-2"} 300
+autoretouch_credit_balance{org="Studio",org_id="id-1"} 2000
+autoretouch_org_collector_success{collector="balance",org="Agency",org_id="id-2"} 1
+autoretouch_org_collector_success{collector="balance",org="Studio",org_id="id-1"} 1
+autoretouch_org_collector_success{collector="workflows",org="Agency",org_id="id-2"} 1
+autoretouch_org_collector_success{collector="workflows",org="Studio",org_id="id-1"} 1
+autoretouch_org_scrape_success{org="Agency",org_id="id-2"} 1
+autoretouch_org_scrape_success{org="Studio",org_id="id-1"} 1
+autoretouch_workflow_execution_price{org="Studio",org_id="id-1",workflow="Packshot",workflow_id="wf-1"} 10
+autoretouch_workflows{org="Agency",org_id="id-2"} 0
+autoretouch_workflows{org="Studio",org_id="id-1"} 1
+`
+	if err := testutil.CollectAndCompare(env.collector, strings.NewReader(expected), workflowMetrics...); err != nil {
+		t.Errorf("unexpected metrics:\n%v\nlogs:\n%s", err, env.logs)
+	}
+
+	if first != 1 {
+		t.Errorf("first scrape has %d prices, want 1", first)
+	}
+	if got := env.server.Requests(autoretouchtest.EndpointWorkflows); got != 3 {
+		t.Errorf("workflow requests = %d, want 2 in the first scrape and 1 retry of the failed one", got)
 	}
 }

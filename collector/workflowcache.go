@@ -1,0 +1,79 @@
+package collector
+
+import (
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/autoretouch/autoretouch_exporter/autoretouch"
+)
+
+// workflowCache keeps each organization's workflows for a refresh interval,
+// because prices change far less often than balances and fetching them on
+// every scrape would double the requests of a scrape. A scrape fetches the
+// workflows only of organizations whose entry is missing or older than the
+// interval, so a scrape cut by its deadline leaves the rest to the next one.
+type workflowCache struct {
+	refresh time.Duration
+
+	mu      sync.Mutex
+	entries map[string]workflowEntry
+}
+
+type workflowEntry struct {
+	workflows []autoretouch.Workflow
+	// expires is between three quarters of the refresh interval and the
+	// whole of it after the fetch, so that the organizations fetched in one
+	// scrape do not all expire in the same later scrape.
+	expires time.Time
+}
+
+func newWorkflowCache(refresh time.Duration) *workflowCache {
+	return &workflowCache{refresh: refresh, entries: make(map[string]workflowEntry)}
+}
+
+// snapshot returns the entries that are still fresh at now, by organization
+// id. With a refresh interval of 0 it returns none.
+func (w *workflowCache) snapshot(now time.Time) map[string][]autoretouch.Workflow {
+	fresh := make(map[string][]autoretouch.Workflow)
+	if w.refresh <= 0 {
+		return fresh
+	}
+
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for id, entry := range w.entries {
+		if now.Before(entry.expires) {
+			fresh[id] = entry.workflows
+		}
+	}
+	return fresh
+}
+
+// update stores the workflows a scrape fetched and forgets organizations the
+// listing no longer returns. An organization whose fetch failed keeps no
+// entry, so its stale prices are never served.
+func (w *workflowCache) update(orgs []*orgResult, now time.Time) {
+	if w.refresh <= 0 {
+		return
+	}
+
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	listed := make(map[string]bool, len(orgs))
+	for _, org := range orgs {
+		listed[org.id] = true
+		switch {
+		case org.workflowsFetched && org.workflowsErr == nil:
+			lifetime := w.refresh*3/4 + rand.N(w.refresh/4+1)
+			w.entries[org.id] = workflowEntry{workflows: org.workflows, expires: now.Add(lifetime)}
+		case org.workflowsFetched:
+			delete(w.entries, org.id)
+		}
+	}
+	for id := range w.entries {
+		if !listed[id] {
+			delete(w.entries, id)
+		}
+	}
+}
