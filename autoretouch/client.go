@@ -81,7 +81,7 @@ func New(opts Options) (*Client, error) {
 	if opts.APIURL == "" {
 		opts.APIURL = DefaultAPIURL
 	}
-	apiURL, err := parseAPIURL(opts.APIURL)
+	apiURL, err := parseBaseURL("API", opts.APIURL, DefaultAPIURL)
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +122,7 @@ func New(opts Options) (*Client, error) {
 
 	return &Client{
 		apiURL:      apiURL,
-		httpClient:  &http.Client{Transport: opts.Transport},
+		httpClient:  newHTTPClient(opts.Transport, 0),
 		credentials: opts.Credentials,
 		pageSize:    opts.PageSize,
 		maxAttempts: opts.MaxAttempts,
@@ -144,34 +144,48 @@ func (c *Client) PausedUntil() time.Time {
 	return c.pausedUntil
 }
 
-// parseAPIURL accepts an absolute http or https URL without user info, query
+// parseBaseURL accepts an absolute http or https URL without user info, query
 // or fragment, because every request path is joined to it and user info would
 // end up in error messages.
-func parseAPIURL(raw string) (*url.URL, error) {
+func parseBaseURL(kind, raw, example string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		// The parse error quotes the URL, or a part of it such as the port,
 		// where a password can land when the URL is malformed.
 		if strings.Contains(raw, "@") {
-			return nil, errors.New(`invalid API URL (not shown because it contains "@" and may contain a password): parsing failed, so check its syntax and remove any user info`)
+			return nil, fmt.Errorf(`invalid %s URL (not shown because it contains "@" and may contain a password): parsing failed, so check its syntax and remove any user info`, kind)
 		}
-		return nil, fmt.Errorf("invalid API URL %q: %w", raw, unwrapURLError(err))
+		return nil, fmt.Errorf("invalid %s URL %q: %w: use an absolute http or https URL such as %s", kind, raw, unwrapURLError(err), example)
 	}
 	if u.User != nil {
-		return nil, fmt.Errorf("invalid API URL %q: remove the user info, credentials go in a token file", u.Redacted())
+		return nil, fmt.Errorf("invalid %s URL %q: remove the user info, credentials go in a token file", kind, u.Redacted())
 	}
 	if strings.Contains(u.Opaque, "@") {
 		// Without "//" after the scheme, user info parses as an opaque
 		// part, which Redacted does not hide.
-		return nil, fmt.Errorf(`invalid API URL (not shown because it contains "@" and may contain a password): use an absolute http or https URL without user info, such as %s`, DefaultAPIURL)
+		return nil, fmt.Errorf(`invalid %s URL (not shown because it contains "@" and may contain a password): use an absolute http or https URL without user info, such as %s`, kind, example)
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("invalid API URL %q: use an absolute http or https URL such as %s", u.Redacted(), DefaultAPIURL)
+		return nil, fmt.Errorf("invalid %s URL %q: use an absolute http or https URL such as %s", kind, u.Redacted(), example)
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("invalid API URL %q: remove the query and the fragment", u.Redacted())
+		return nil, fmt.Errorf("invalid %s URL %q: remove the query and the fragment", kind, u.Redacted())
 	}
 	return u, nil
+}
+
+// newHTTPClient returns a client that follows no redirect. Go copies the
+// Authorization header to a redirect target on the same host name whatever
+// its port or scheme, and a redirected balance would come from a server the
+// exporter was not pointed at, so a 3xx fails the request instead.
+func newHTTPClient(transport http.RoundTripper, timeout time.Duration) *http.Client {
+	return &http.Client{
+		Transport: transport,
+		Timeout:   timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
 }
 
 // newTransport keeps as many idle connections to the API as requests may be

@@ -62,20 +62,46 @@ func (f *TokenFile) Invalidate(string) {
 	f.file.Invalidate()
 }
 
-// ReadSecretFile returns the trimmed content of a file that holds one token.
-// The error names the path, never the content.
+// maxSecretFileSize bounds a token file. JWT access tokens are about 1 KiB
+// and refresh tokens far less, so a larger file is a wrong path.
+const maxSecretFileSize = 16 << 10
+
+// ReadSecretFile returns the trimmed content of a regular file that holds one
+// token. It rejects other files, such as a FIFO that would block or a device
+// that never ends, files over 16 KiB, and content that is not one token of
+// printable ASCII. The error names the path, never the content.
 func ReadSecretFile(path string) (string, error) {
-	data, err := os.ReadFile(path)
+	info, err := os.Stat(path)
 	if err != nil {
-		return "", fmt.Errorf("reading token file: %w", err)
+		return "", fmt.Errorf("reading token file: %w: check the path", err)
+	}
+	if !info.Mode().IsRegular() {
+		return "", fmt.Errorf("token file %q is not a regular file: point to the file that contains the token", path)
+	}
+	if info.Size() > maxSecretFileSize {
+		return "", fmt.Errorf("token file %q has %d bytes, more than a token's %d: point to the file that contains only the token", path, info.Size(), maxSecretFileSize)
 	}
 
-	token := strings.TrimSpace(string(data))
-	if token == "" {
-		return "", fmt.Errorf("token file %q is empty: write the token into it", path)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("reading token file: %w: check the path and its permissions", err)
 	}
-	if strings.ContainsAny(token, " \t\r\n") {
-		return "", fmt.Errorf("token file %q contains white space inside the token: it must contain exactly one token", path)
+	return ParseToken(string(data), fmt.Sprintf("token file %q", path))
+}
+
+// ParseToken trims white space and a UTF-8 byte order mark around a token,
+// and rejects an empty token or one with characters other than printable
+// ASCII, which could never be sent in an Authorization header. source names
+// where the token came from, for the error; the token is never part of it.
+func ParseToken(raw, source string) (string, error) {
+	token := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(raw), "\uFEFF"))
+	if token == "" {
+		return "", fmt.Errorf("%s is empty: write the token into it", source)
+	}
+	for _, r := range token {
+		if r < 0x21 || r > 0x7e {
+			return "", fmt.Errorf("%s contains white space, a control character or a non-ASCII character inside the token: it must contain exactly one token", source)
+		}
 	}
 	return token, nil
 }

@@ -25,13 +25,13 @@ type DevicePrompt struct {
 // until the person confirms, the device code expires or ctx ends. x/oauth2
 // does the polling.
 func DeviceLogin(ctx context.Context, authURL, clientID string, transport http.RoundTripper, prompt func(DevicePrompt)) (string, error) {
-	if _, err := parseAPIURL(authURL); err != nil {
-		return "", fmt.Errorf("invalid auth URL: %w", err)
+	if _, err := parseBaseURL("auth", authURL, DefaultAuthURL); err != nil {
+		return "", err
 	}
 	if transport == nil {
 		transport = http.DefaultTransport
 	}
-	httpClient := &http.Client{Transport: &observingTransport{next: transport, userAgent: "autoretouch_exporter"}, Timeout: 30 * time.Second}
+	httpClient := newHTTPClient(&observingTransport{next: transport, userAgent: "autoretouch_exporter"}, 30*time.Second)
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, httpClient)
 	config := NewOAuthConfig(authURL, clientID)
 

@@ -21,10 +21,9 @@ const (
 	// per member.
 	maxPageBody = 32 << 20
 
-	// maxListingPages bounds the pages one listing requests, so that a wrong
-	// total cannot make it run without end. At 50 per page it allows
-	// 100,000 organizations.
-	maxListingPages = 2000
+	// maxListedOrganizations bounds one listing, so that a wrong total
+	// cannot make it run without end, whatever the page size.
+	maxListedOrganizations = 100_000
 )
 
 // Organization is an AutoRetouch organization with its members. Member names,
@@ -43,42 +42,68 @@ type Member struct {
 }
 
 // page is one page of a listing, such as GET /v1/organization. Pointers
-// tell a missing field from an empty one.
-type page[T any] struct {
-	Entries *[]T   `json:"entries"`
-	Total   *int64 `json:"total"`
+// tell a missing field from an empty one. Entries are decoded one by one, so
+// that one malformed entry does not cost the whole page.
+type page struct {
+	Entries *[]json.RawMessage `json:"entries"`
+	Total   *int64             `json:"total"`
 }
 
 // decodePage parses a page of endpoint's listing. A page without "entries"
-// or "total" is invalid, not empty.
-func decodePage[T any](endpoint string, body []byte) ([]T, int64, error) {
-	var p page[T]
+// or "total" is invalid, not empty. Entries that do not decode into T are
+// left out and counted in invalid.
+func decodePage[T any](endpoint string, body []byte) (entries []T, total int64, invalid int, err error) {
+	var p page
 	if err := json.Unmarshal(body, &p); err != nil {
-		return nil, 0, &InvalidResponseError{Endpoint: endpoint, Reason: "not a JSON page: " + err.Error(), Excerpt: excerpt(body)}
+		return nil, 0, 0, &InvalidResponseError{Endpoint: endpoint, Reason: "not a JSON page: " + err.Error(), Excerpt: excerpt(body)}
 	}
 	if p.Entries == nil || p.Total == nil {
-		return nil, 0, &InvalidResponseError{Endpoint: endpoint, Reason: `page without "entries" or "total"`, Excerpt: excerpt(body)}
+		return nil, 0, 0, &InvalidResponseError{Endpoint: endpoint, Reason: `page without "entries" or "total"`, Excerpt: excerpt(body)}
 	}
 	if *p.Total < 0 {
-		return nil, 0, &InvalidResponseError{Endpoint: endpoint, Reason: fmt.Sprintf("negative total %d", *p.Total), Excerpt: excerpt(body)}
+		return nil, 0, 0, &InvalidResponseError{Endpoint: endpoint, Reason: fmt.Sprintf("negative total %d", *p.Total), Excerpt: excerpt(body)}
 	}
-	return *p.Entries, *p.Total, nil
+
+	entries = make([]T, 0, len(*p.Entries))
+	for _, raw := range *p.Entries {
+		var entry T
+		if json.Unmarshal(raw, &entry) != nil {
+			invalid++
+			continue
+		}
+		entries = append(entries, entry)
+	}
+	return entries, *p.Total, invalid, nil
+}
+
+// stringsOf keeps the JSON strings of values, so that a role that is a
+// number or an object is dropped rather than failing its organization.
+func stringsOf(values []json.RawMessage) []string {
+	out := make([]string, 0, len(values))
+	for _, raw := range values {
+		var value string
+		if json.Unmarshal(raw, &value) == nil {
+			out = append(out, value)
+		}
+	}
+	return out
 }
 
 type organizationEntry struct {
 	ID      *string `json:"id"`
 	Name    *string `json:"name"`
 	Members []struct {
-		ID    *string  `json:"id"`
-		Roles []string `json:"roles"`
+		ID    *string           `json:"id"`
+		Roles []json.RawMessage `json:"roles"`
 	} `json:"members"`
 }
 
 // DecodeOrganizationPage parses one page of the organization listing. A page
-// without "entries" or "total" is invalid, not empty. Entries without an id
-// cannot be exposed, so they are dropped and counted in skipped.
+// without "entries" or "total" is invalid, not empty. Entries that are
+// malformed or have no id cannot be exposed, so they are dropped and counted
+// in skipped.
 func DecodeOrganizationPage(body []byte) (orgs []Organization, total int64, skipped int, err error) {
-	entries, total, err := decodePage[organizationEntry](endpointOrganizations, body)
+	entries, total, skipped, err := decodePage[organizationEntry](endpointOrganizations, body)
 	if err != nil {
 		return nil, 0, 0, err
 	}
@@ -99,7 +124,7 @@ func DecodeOrganizationPage(body []byte) (orgs []Organization, total int64, skip
 			if m.ID != nil {
 				member.ID = validUTF8(*m.ID)
 			}
-			for _, role := range m.Roles {
+			for _, role := range stringsOf(m.Roles) {
 				member.Roles = append(member.Roles, validUTF8(role))
 			}
 			org.Members = append(org.Members, member)
@@ -130,7 +155,7 @@ func (c *Client) organizationPage(ctx context.Context, offset int) (orgs []Organ
 		return nil, 0, 0, resp.hideToken(err)
 	}
 	if skipped > 0 {
-		_ = level.Warn(c.logger).Log("msg", "skipped organizations without an id", "endpoint", endpointOrganizations, "offset", offset, "count", skipped)
+		_ = level.Warn(c.logger).Log("msg", "skipped malformed organizations or organizations without an id", "endpoint", endpointOrganizations, "offset", offset, "count", skipped)
 	}
 	return orgs, len(orgs) + skipped, total, nil
 }
@@ -154,21 +179,31 @@ func (c *Client) WalkOrganizations(ctx context.Context, visit func(Organization)
 		return 0, err
 	}
 	walk.deliver(first)
-	if entries < c.pageSize || total <= int64(c.pageSize) {
+	if entries == 0 || int64(entries) >= total {
 		return walk.count(), nil
 	}
 
-	pages := pageCount(total, c.pageSize)
-	if pages > maxListingPages {
-		_ = level.Warn(c.logger).Log("msg", "listing truncated: total is larger than the page limit allows", "endpoint", endpointOrganizations, "total", total, "max_pages", maxListingPages)
-		pages = maxListingPages
+	// A first page shorter than the limit while total says more means the
+	// API caps the limit, so the other pages start at multiples of what it
+	// returned.
+	step := c.pageSize
+	if entries < c.pageSize {
+		step = entries
+		_ = level.Warn(c.logger).Log("msg", "the API returned fewer organizations per page than requested, paging by what it returned", "endpoint", endpointOrganizations, "requested", c.pageSize, "returned", entries, "total", total)
 	}
+
+	listed := total
+	if listed > maxListedOrganizations {
+		_ = level.Warn(c.logger).Log("msg", "listing truncated: total is larger than the exporter lists", "endpoint", endpointOrganizations, "total", total, "max", maxListedOrganizations)
+		listed = maxListedOrganizations
+	}
+	pages := int((listed + int64(step) - 1) / int64(step))
 
 	group, groupCtx := errgroup.WithContext(ctx)
 	group.SetLimit(cap(c.slots))
 	for page := 1; page < pages; page++ {
 		group.Go(func() error {
-			orgs, _, _, err := c.organizationPage(groupCtx, page*c.pageSize)
+			orgs, _, _, err := c.organizationPage(groupCtx, page*step)
 			if err != nil {
 				return err
 			}
@@ -180,17 +215,13 @@ func (c *Client) WalkOrganizations(ctx context.Context, visit func(Organization)
 		return walk.count(), err
 	}
 
-	return walk.count(), nil
-}
-
-// pageCount returns the number of pages of size pageSize that hold total
-// entries.
-func pageCount(total int64, pageSize int) int {
-	pages := (total + int64(pageSize) - 1) / int64(pageSize)
-	if pages > int64(maxListingPages) {
-		return maxListingPages + 1
+	// Fewer distinct organizations than total is expected when some were
+	// deleted during the walk, and a sign of trouble when the API ignores
+	// offset; either way the rest appear at a later scrape or never.
+	if count := walk.count(); int64(count) < listed {
+		_ = level.Warn(c.logger).Log("msg", "the listing returned fewer distinct organizations than its total", "endpoint", endpointOrganizations, "total", total, "distinct", count)
 	}
-	return int(pages)
+	return walk.count(), nil
 }
 
 // organizationWalk removes the organizations that shifting pages repeat.

@@ -96,9 +96,9 @@ func NewRefreshCredentials(opts RefreshOptions) (*RefreshCredentials, error) {
 	if opts.AuthURL == "" {
 		opts.AuthURL = DefaultAuthURL
 	}
-	authURL, err := parseAPIURL(opts.AuthURL)
+	authURL, err := parseBaseURL("auth", opts.AuthURL, DefaultAuthURL)
 	if err != nil {
-		return nil, fmt.Errorf("invalid auth URL: %w", err)
+		return nil, err
 	}
 	if opts.ClientID == "" {
 		opts.ClientID = DefaultClientID
@@ -124,7 +124,7 @@ func NewRefreshCredentials(opts RefreshOptions) (*RefreshCredentials, error) {
 	transport := &observingTransport{next: opts.Transport, userAgent: opts.UserAgent, observe: opts.ObserveRequest}
 	return &RefreshCredentials{
 		config:       NewOAuthConfig(authURL.String(), opts.ClientID),
-		httpClient:   &http.Client{Transport: transport, Timeout: 30 * time.Second},
+		httpClient:   newHTTPClient(transport, 30*time.Second),
 		source:       opts.Source,
 		logger:       opts.Logger,
 		sourceToken:  token,
@@ -249,8 +249,8 @@ func (r *RefreshCredentials) renew(ctx context.Context) error {
 	r.lastErr = nil
 
 	if token.RefreshToken != "" && token.RefreshToken != r.refreshToken {
-		_ = level.Info(r.logger).Log("msg", "auth server rotated the refresh token, using the new one", "source", r.source.Describe())
 		r.refreshToken = token.RefreshToken
+		r.keepRotatedToken()
 	}
 	if r.rejected {
 		_ = level.Info(r.logger).Log("msg", "refresh token accepted again", "source", r.source.Describe())
@@ -258,6 +258,25 @@ func (r *RefreshCredentials) renew(ctx context.Context) error {
 	}
 	_ = level.Debug(r.logger).Log("msg", "renewed access token", "expiry", r.expiry.UTC().Format(time.RFC3339))
 	return nil
+}
+
+// keepRotatedToken writes a refresh token that the auth server rotated back
+// to its source, so that a restart does not read the old one, which the
+// server may have revoked. A source that cannot be written, such as an
+// environment variable or a read-only secret, keeps it in memory only.
+func (r *RefreshCredentials) keepRotatedToken() {
+	writer, ok := r.source.(interface{ Write(string) error })
+	if !ok {
+		_ = level.Warn(r.logger).Log("msg", "auth server rotated the refresh token; the new one is kept in memory only, so a restart will use the old one", "source", r.source.Describe())
+		return
+	}
+
+	if err := writer.Write(r.refreshToken); err != nil {
+		_ = level.Error(r.logger).Log("msg", "auth server rotated the refresh token, and writing it back failed; a restart will use the old one, which the server may reject", "source", r.source.Describe(), "err", err)
+		return
+	}
+	r.sourceToken = r.refreshToken
+	_ = level.Info(r.logger).Log("msg", "auth server rotated the refresh token, wrote the new one back", "source", r.source.Describe())
 }
 
 // renewalFailed records a failed renewal and sets when the next may start:

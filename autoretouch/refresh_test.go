@@ -190,6 +190,15 @@ func TestRefreshUsesRotatedToken(t *testing.T) {
 	if got := env.credentials.RenewalFailures(); got != 0 {
 		t.Errorf("renewal failures = %d, want 0 when each rotated token is used", got)
 	}
+
+	// A restart reads the file, so it must hold the newest token.
+	content, err := os.ReadFile(env.tokenFile)
+	if err != nil {
+		t.Fatalf("reading the token file: %v", err)
+	}
+	if token := strings.TrimSpace(string(content)); !env.auth.ValidRefreshToken(token) {
+		t.Errorf("the token file holds a refresh token the fake no longer accepts")
+	}
 }
 
 func TestRefreshRetriesOnceAfter401(t *testing.T) {

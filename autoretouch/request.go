@@ -65,7 +65,9 @@ func (c *Client) get(ctx context.Context, endpoint, path string, query url.Value
 			continue
 		}
 
-		if resp.status >= 200 && resp.status < 300 {
+		// Only a complete answer counts: 206 Partial Content or another 2xx
+		// could carry a fragment that parses as a number.
+		if resp.status == http.StatusOK || resp.status == http.StatusNonAuthoritativeInfo {
 			return resp, nil
 		}
 		apiErr := &APIError{Endpoint: endpoint, Status: resp.status, Excerpt: errorExcerpt(resp.body, resp.token)}
@@ -79,7 +81,9 @@ func (c *Client) get(ctx context.Context, endpoint, path string, query url.Value
 		}
 
 		if resp.status == http.StatusTooManyRequests || resp.status == http.StatusServiceUnavailable {
-			if wait, ok := retryAfter(resp.header, time.Now()); ok {
+			// A wait of 0, or a date in the past, is a plain retry with
+			// back-off, so that it cannot make a burst of requests.
+			if wait, ok := retryAfter(resp.header, time.Now()); ok && wait > 0 {
 				c.pause(endpoint, resp.status, wait)
 				if attempt >= c.maxAttempts {
 					return nil, apiErr

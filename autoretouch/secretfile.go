@@ -1,7 +1,9 @@
 package autoretouch
 
 import (
+	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 )
@@ -86,6 +88,34 @@ func (f *SecretFile) Invalidate() {
 	f.mu.Lock()
 	f.stale = true
 	f.mu.Unlock()
+}
+
+// Write replaces the file's token. It writes a temporary file of mode 0600 in
+// the same directory and renames it over the file, so that no reader sees a
+// half-written token. It fails on a read-only mount such as a Kubernetes
+// secret.
+func (f *SecretFile) Write(token string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+
+	tmp, err := os.CreateTemp(filepath.Dir(f.path), ".token-*")
+	if err != nil {
+		return fmt.Errorf("writing token file %q: %w", f.path, err)
+	}
+	defer os.Remove(tmp.Name())
+
+	_, writeErr := tmp.WriteString(token + "\n")
+	syncErr := tmp.Sync()
+	closeErr := tmp.Close()
+	for _, err := range []error{writeErr, syncErr, closeErr, os.Chmod(tmp.Name(), 0o600), os.Rename(tmp.Name(), f.path)} {
+		if err != nil {
+			return fmt.Errorf("writing token file %q: %w", f.path, err)
+		}
+	}
+
+	f.value = token
+	f.stale = true
+	return nil
 }
 
 // RefreshToken returns the token in the file, so that a SecretFile is a

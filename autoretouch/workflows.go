@@ -30,16 +30,17 @@ type Workflow struct {
 }
 
 type workflowEntry struct {
-	ID             *string      `json:"id"`
-	Name           *string      `json:"name"`
-	ExecutionPrice *json.Number `json:"executionPrice"`
+	ID             *string         `json:"id"`
+	Name           *string         `json:"name"`
+	ExecutionPrice json.RawMessage `json:"executionPrice"`
 }
 
-// DecodeWorkflowPage parses one page of the workflow listing. Entries
-// without an id are dropped and counted in skipped; a price that is not an
-// integer within ±2^53 leaves HasPrice false.
+// DecodeWorkflowPage parses one page of the workflow listing. Entries that
+// are malformed or have no id are dropped and counted in skipped. A price
+// that is not a bare non-negative integer up to 2^53, such as null, 12.5,
+// "10" or -5, leaves HasPrice false rather than guessing.
 func DecodeWorkflowPage(body []byte) (workflows []Workflow, total int64, skipped int, err error) {
-	entries, total, err := decodePage[workflowEntry](endpointWorkflows, body)
+	entries, total, skipped, err := decodePage[workflowEntry](endpointWorkflows, body)
 	if err != nil {
 		return nil, 0, 0, err
 	}
@@ -56,8 +57,8 @@ func DecodeWorkflowPage(body []byte) (workflows []Workflow, total int64, skipped
 			workflow.Name = validUTF8(*entry.Name)
 		}
 		if entry.ExecutionPrice != nil {
-			price, err := strconv.ParseInt(entry.ExecutionPrice.String(), 10, 64)
-			if err == nil && price >= -maxExactBalance && price <= maxExactBalance {
+			price, err := strconv.ParseInt(string(entry.ExecutionPrice), 10, 64)
+			if err == nil && price >= 0 && price <= maxExactBalance {
 				workflow.ExecutionPrice = price
 				workflow.HasPrice = true
 			}
@@ -67,10 +68,11 @@ func DecodeWorkflowPage(body []byte) (workflows []Workflow, total int64, skipped
 	return workflows, total, skipped, nil
 }
 
-// Workflows lists an organization's workflows, page after page, until it
-// has seen total of them or a page comes back short. Most organizations
-// have a few workflows, so the pages are not fetched concurrently. A
-// workflow that appears on two pages is returned once.
+// Workflows lists an organization's workflows, page after page, each page
+// starting where the entries of the last one ended, until an empty page or
+// total. Most organizations have a few workflows, so the pages are not
+// fetched concurrently. A workflow that appears on two pages is returned
+// once.
 func (c *Client) Workflows(ctx context.Context, orgID string) ([]Workflow, error) {
 	var (
 		all     []Workflow
@@ -78,11 +80,12 @@ func (c *Client) Workflows(ctx context.Context, orgID string) ([]Workflow, error
 		skipped int
 	)
 
-	for page := 0; page < maxWorkflowPages; page++ {
+	offset := 0
+	for range maxWorkflowPages {
 		query := url.Values{
 			"organization": {orgID},
 			"limit":        {strconv.Itoa(c.pageSize)},
-			"offset":       {strconv.Itoa(page * c.pageSize)},
+			"offset":       {strconv.Itoa(offset)},
 		}
 		resp, err := c.get(ctx, endpointWorkflows, "/v1/workflow", query, maxPageBody)
 		if err != nil {
@@ -100,13 +103,15 @@ func (c *Client) Workflows(ctx context.Context, orgID string) ([]Workflow, error
 				all = append(all, workflow)
 			}
 		}
-		if len(workflows)+pageSkipped < c.pageSize || int64((page+1)*c.pageSize) >= total {
+		entries := len(workflows) + pageSkipped
+		offset += entries
+		if entries == 0 || int64(offset) >= total {
 			break
 		}
 	}
 
 	if skipped > 0 {
-		_ = level.Warn(c.logger).Log("msg", "skipped workflows without an id", "endpoint", endpointWorkflows, "org_id", orgID, "count", skipped)
+		_ = level.Warn(c.logger).Log("msg", "skipped malformed workflows or workflows without an id", "endpoint", endpointWorkflows, "org_id", orgID, "count", skipped)
 	}
 	return all, nil
 }

@@ -3,6 +3,7 @@ package collector_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -392,5 +393,21 @@ func TestCollectorLint(t *testing.T) {
 	}
 	for _, problem := range problems {
 		t.Errorf("lint: %s: %s", problem.Metric, problem.Text)
+	}
+}
+
+func TestCollectorRoleLimit(t *testing.T) {
+	env := newTestEnv(t, 50, collector.Options{})
+	roles := make([]string, 0, 100)
+	for i := range 100 {
+		roles = append(roles, fmt.Sprintf("role-%03d", i))
+	}
+	env.server.AddOrganization(org("id-1", "Many roles", 1, member("m1", roles...)))
+
+	if got := testutil.CollectAndCount(env.collector, "autoretouch_org_members"); got != 20 {
+		t.Errorf("org_members series = %d for 100 roles, want the limit of 20", got)
+	}
+	if !strings.Contains(env.logs.String(), "more distinct roles than are exposed") {
+		t.Errorf("log does not report the dropped roles:\n%s", env.logs)
 	}
 }

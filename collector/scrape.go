@@ -19,9 +19,15 @@ const (
 	endpointWorkflows = "workflows"
 )
 
-// passGrace is how long a scrape whose context has ended still waits for
-// the pass it shares to return what it fetched before the deadline.
+// passGrace is how long before a scrape's deadline the pass over the API
+// stops, at most a quarter of the time left, so that the scrape can still
+// expose what the pass fetched.
 const passGrace = 200 * time.Millisecond
+
+// maxRoles bounds the distinct roles exposed for one organization. The API
+// documents two, and an API that sent thousands would otherwise create as
+// many series.
+const maxRoles = 20
 
 // defaultRoles are exposed for every organization, as 0 when nobody holds
 // them, so that a query for "no admin left" has a series to match.
@@ -39,11 +45,13 @@ type snapshot struct {
 // orgResult is one organization's part of a snapshot. It keeps role counts
 // rather than members, so that its size does not grow with the team.
 type orgResult struct {
-	id         string
-	name       string
-	roles      map[string]int
-	balance    int64
-	balanceErr error
+	id    string
+	name  string
+	roles map[string]int
+	// droppedRoles counts the roles beyond maxRoles that are not exposed.
+	droppedRoles int
+	balance      int64
+	balanceErr   error
 
 	// workflows and workflowsErr are written only when the workflow
 	// collector is on. workflowsFetched tells a fetch in this scrape from
@@ -72,6 +80,10 @@ func newOrgResult(org autoretouch.Organization) *orgResult {
 				continue
 			}
 			held[role] = true
+			if _, known := result.roles[role]; !known && len(result.roles) >= maxRoles {
+				result.droppedRoles++
+				continue
+			}
 			result.roles[role]++
 		}
 	}
@@ -89,10 +101,14 @@ func (c *Collector) snapshot(ctx context.Context) (*snapshot, time.Duration) {
 	if !ok {
 		deadline = time.Now().Add(c.timeout)
 	}
+	// The pass stops a little before the scrape's deadline, so that it can
+	// hand over what it fetched while the scrape may still answer.
+	passDeadline := deadline.Add(-min(passGrace, time.Until(deadline)/4))
+
 	results := c.passes.DoChan("scrape", func() (any, error) {
 		// The pass outlives a caller that goes away, so that the callers
-		// sharing it still get an answer, but never its deadline.
-		passCtx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+		// sharing it still get a result, but never its deadline.
+		passCtx, cancel := context.WithDeadline(context.WithoutCancel(ctx), passDeadline)
 		defer cancel()
 
 		snap := c.fetch(passCtx)
@@ -104,16 +120,8 @@ func (c *Collector) snapshot(ctx context.Context) (*snapshot, time.Duration) {
 	case result := <-results:
 		return result.Val.(*snapshot), 0
 	case <-ctx.Done():
-	}
-
-	// A pass that shares this scrape's deadline stops at the same moment
-	// and needs a moment more to hand over what it fetched in time.
-	grace := time.NewTimer(passGrace)
-	defer grace.Stop()
-	select {
-	case result := <-results:
-		return result.Val.(*snapshot), 0
-	case <-grace.C:
+		// NOTE: a scrape that joins a pass started by another scrape gets
+		// that pass's deadline, even when its own is later.
 		err := ctx.Err()
 		_ = level.Warn(c.logger).Log("msg", "scrape ended before the shared pass over the API finished", "err", err)
 		return &snapshot{listErr: err, finished: time.Now()}, 0
@@ -169,6 +177,9 @@ func (c *Collector) fetch(ctx context.Context) *snapshot {
 
 	_, listErr := c.api.WalkOrganizations(ctx, func(org autoretouch.Organization) {
 		result := newOrgResult(org)
+		if result.droppedRoles > 0 {
+			_ = level.Warn(c.logger).Log("msg", "organization has more distinct roles than are exposed", "org_id", org.ID, "max_roles", maxRoles, "dropped", result.droppedRoles)
+		}
 		orgs = append(orgs, result)
 		jobs.push(fetchJob{org: result, endpoint: endpointBalance})
 		if !c.workflows {
@@ -256,6 +267,6 @@ func (f *failureLog) summarize() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for reason, n := range f.skipped {
-		_ = level.Warn(f.logger).Log("msg", "requests for organizations not sent", "reason", reason, "requests", n)
+		_ = level.Warn(f.logger).Log("msg", "requests for organizations cut short", "reason", reason, "requests", n)
 	}
 }

@@ -145,6 +145,9 @@ func (s *Server) serveOrganizations(w http.ResponseWriter, r *http.Request) {
 	if quirks.IgnoreOffset {
 		offset = 0
 	}
+	if quirks.MaxLimit > 0 {
+		limit = min(limit, quirks.MaxLimit)
+	}
 	page := pageJSON{Entries: []organizationJSON{}, Total: len(s.orgs) + quirks.TotalDelta}
 	for i := offset; i < len(s.orgs) && i < offset+limit; i++ {
 		page.Entries = append(page.Entries, toJSON(s.orgs[i]))

@@ -272,6 +272,9 @@ type PageQuirks struct {
 	TotalDelta int
 	// GrowTotalPerPage adds this much more to total on each page served.
 	GrowTotalPerPage int
+	// MaxLimit, when above 0, silently caps the limit a request asks for,
+	// as an API with an undocumented maximum page size would.
+	MaxLimit int
 }
 
 // SetPageQuirks replaces the listing's quirks.
