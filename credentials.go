@@ -3,9 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/go-kit/log"
 
@@ -23,8 +25,12 @@ type credentialSource struct {
 // description of their source for the log that never contains a secret.
 // Exactly one of the four sources must be set.
 func loadCredentials(cfg *config, logger log.Logger, observe func(string, int, time.Duration)) (autoretouch.Credentials, string, error) {
+	// A token pasted with a trailing newline or into quotes with spaces is
+	// still the token.
 	accessEnv, accessEnvSet := os.LookupEnv(envAccessToken)
+	accessEnv = strings.TrimSpace(accessEnv)
 	refreshEnv, refreshEnvSet := os.LookupEnv(envRefreshToken)
+	refreshEnv = strings.TrimSpace(refreshEnv)
 	access := []credentialSource{
 		{name: "--autoretouch.token-file", value: cfg.tokenFile, isSet: cfg.tokenFile != ""},
 		{name: envAccessToken, value: accessEnv, isSet: accessEnvSet},
@@ -66,13 +72,13 @@ func accessCredentials(sources []credentialSource) (autoretouch.Credentials, str
 	if file.isSet {
 		tokenFile, err := autoretouch.NewTokenFile(file.value)
 		if err != nil {
-			return nil, "", err
+			return nil, "", tokenFileError(file, err)
 		}
 		return tokenFile, "access token file " + file.value, nil
 	}
 
-	if env.value == "" {
-		return nil, "", fmt.Errorf("%s is set but empty: set it to an access token or unset it", env.name)
+	if err := checkEnvToken(env, "an access token"); err != nil {
+		return nil, "", err
 	}
 	return autoretouch.StaticToken(env.value), "access token in environment variable " + env.name, nil
 }
@@ -84,12 +90,12 @@ func refreshCredentials(cfg *config, sources []credentialSource, logger log.Logg
 	if file.isSet {
 		secretFile, err := autoretouch.NewSecretFile(file.value)
 		if err != nil {
-			return nil, "", err
+			return nil, "", tokenFileError(file, err)
 		}
 		source = secretFile
 	} else {
-		if env.value == "" {
-			return nil, "", fmt.Errorf("%s is set but empty: set it to a refresh token or unset it", env.name)
+		if err := checkEnvToken(env, "a refresh token"); err != nil {
+			return nil, "", err
 		}
 		source = autoretouch.EnvSecret{Name: env.name, Value: env.value}
 	}
@@ -106,6 +112,33 @@ func refreshCredentials(cfg *config, sources []credentialSource, logger log.Logg
 		return nil, "", err
 	}
 	return credentials, "refresh token in " + source.Describe(), nil
+}
+
+// tokenFileError prefixes err, from reading the token file that source
+// names, with the flag and the path, and adds what to check.
+func tokenFileError(source credentialSource, err error) error {
+	var pathErr *fs.PathError
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("invalid %s %s: the file does not exist: check the path", source.name, source.value)
+	case errors.As(err, &pathErr):
+		return fmt.Errorf("invalid %s %s: reading the file failed: %w: check the path, and that the exporter's user may read the file", source.name, source.value, pathErr.Err)
+	default:
+		return fmt.Errorf("invalid %s %s: %w", source.name, source.value, err)
+	}
+}
+
+// checkEnvToken rejects an environment variable that is empty, or has white
+// space or control characters inside the token, which no token has. kind
+// names the token for the message, which never contains the value.
+func checkEnvToken(source credentialSource, kind string) error {
+	if source.value == "" {
+		return fmt.Errorf("%s is set but empty: set it to %s or unset it", source.name, kind)
+	}
+	if strings.IndexFunc(source.value, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+		return fmt.Errorf("%s contains white space or control characters inside the token: set it to exactly one token", source.name)
+	}
+	return nil
 }
 
 // errNoRefreshTokenFile is returned by login without a file to write.

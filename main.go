@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -163,7 +164,7 @@ func newApp() (*kingpin.Application, *config) {
 	app.HelpFlag.Short('h')
 
 	cfg.webFlags = kingpinflag.AddFlags(app, defaultListenAddress)
-	app.Flag("web.telemetry-path", "Path under which to expose metrics.").
+	app.Flag("web.telemetry-path", "Path under which to expose metrics: / followed by segments of ASCII letters, digits and -._~ separated by /.").
 		Default("/metrics").StringVar(&cfg.metricsPath)
 
 	app.Flag("autoretouch.api-url", "Base URL of the AutoRetouch API.").
@@ -176,52 +177,32 @@ func newApp() (*kingpin.Application, *config) {
 		Default(autoretouch.DefaultAuthURL).StringVar(&cfg.authURL)
 	app.Flag("autoretouch.client-id", "OAuth client id used with the refresh token. The default is AutoRetouch's public client.").
 		Default(autoretouch.DefaultClientID).StringVar(&cfg.clientID)
-	app.Flag("autoretouch.page-size", "Organizations requested per page of the listing (the API's limit parameter).").
-		Default(fmt.Sprint(autoretouch.DefaultPageSize)).IntVar(&cfg.pageSize)
-	app.Flag("autoretouch.concurrency", "Maximum number of API requests in flight during a scrape.").
-		Default(fmt.Sprint(autoretouch.DefaultConcurrency)).IntVar(&cfg.concurrency)
-	app.Flag("autoretouch.timeout", "Maximum duration of one scrape's API calls. A shorter X-Prometheus-Scrape-Timeout-Seconds header, minus --scrape.timeout-offset, takes precedence.").
-		Default("30s").DurationVar(&cfg.timeout)
-	app.Flag("scrape.timeout-offset", "Time subtracted from Prometheus' scrape timeout, so that the answer arrives before Prometheus gives up.").
-		Default("500ms").DurationVar(&cfg.timeoutOffset)
-	app.Flag("autoretouch.cache-ttl", "Serve the last successful scrape for up to this long instead of calling the API again; 0 turns the cache off.").
-		Default("0s").DurationVar(&cfg.cacheTTL)
+	addIntFlag(app, "autoretouch.page-size", "Organizations requested per page of the listing (the API's limit parameter), from 1 to "+strconv.Itoa(maxPageSize)+".",
+		autoretouch.DefaultPageSize, &cfg.pageSize, 1, maxPageSize)
+	addIntFlag(app, "autoretouch.concurrency", "Maximum number of API requests in flight during a scrape, from 1 to "+strconv.Itoa(maxConcurrency)+".",
+		autoretouch.DefaultConcurrency, &cfg.concurrency, 1, maxConcurrency)
+	addDurationFlag(app, "autoretouch.timeout", "Maximum duration of one scrape's API calls. A shorter X-Prometheus-Scrape-Timeout-Seconds header, minus --scrape.timeout-offset, takes precedence.",
+		"30s", &cfg.timeout)
+	addDurationFlag(app, "scrape.timeout-offset", "Time subtracted from Prometheus' scrape timeout, so that the answer arrives before Prometheus gives up.",
+		"500ms", &cfg.timeoutOffset)
+	addDurationFlag(app, "autoretouch.cache-ttl", "Serve the last successful scrape for up to this long instead of calling the API again; 0 turns the cache off.",
+		"0s", &cfg.cacheTTL)
 
 	app.Flag("collector.workflows", "Expose each workflow's execution price, at one more API request per organization and scrape. --no-collector.workflows turns it off.").
 		Default("true").BoolVar(&cfg.workflows)
-	app.Flag("collector.workflows.refresh-interval", "How long an organization's workflow prices are reused before they are fetched again; 0 fetches them on every scrape. Prices change rarely, and fetching them on every scrape doubles its API requests.").
-		Default("15m").DurationVar(&cfg.workflowsRefresh)
+	addDurationFlag(app, "collector.workflows.refresh-interval", "How long an organization's workflow prices are reused before they are fetched again; 0 fetches them on every scrape. Prices change rarely, and fetching them on every scrape doubles its API requests.",
+		"15m", &cfg.workflowsRefresh)
 
-	app.Flag("log.level", "Only log messages with the given severity or above. One of: [debug, info, warn, error]").
-		Default("info").EnumVar(&cfg.logLevel, "debug", "info", "warn", "error")
-	app.Flag("log.format", "Output format of log messages. One of: [logfmt, json]").
-		Default("logfmt").EnumVar(&cfg.logFormat, "logfmt", "json")
+	addEnumFlag(app, "log.level", "Only log messages with the given severity or above. One of: [debug, info, warn, error]",
+		"info", &cfg.logLevel, "debug", "info", "warn", "error")
+	addEnumFlag(app, "log.format", "Output format of log messages. One of: [logfmt, json]",
+		"logfmt", &cfg.logFormat, "logfmt", "json")
 
 	app.Command("serve", "Serve the metrics (the default command).").Default()
 	app.Command("login", "Log in with the OAuth device flow and write a refresh token to --autoretouch.refresh-token-file.")
 
 	app.Validate(func(*kingpin.Application) error { return validateConfig(cfg) })
 	return app, cfg
-}
-
-// validateConfig rejects values that parse but cannot work.
-func validateConfig(cfg *config) error {
-	if cfg.timeout <= 0 {
-		return fmt.Errorf("invalid --autoretouch.timeout %s: use a positive duration such as 30s", cfg.timeout)
-	}
-	if cfg.timeoutOffset < 0 {
-		return fmt.Errorf("invalid --scrape.timeout-offset %s: use 0 or a positive duration such as 500ms", cfg.timeoutOffset)
-	}
-	if cfg.workflowsRefresh < 0 {
-		return fmt.Errorf("invalid --collector.workflows.refresh-interval %s: use 0 to fetch workflows on every scrape, or a positive duration", cfg.workflowsRefresh)
-	}
-	if cfg.cacheTTL < 0 {
-		return fmt.Errorf("invalid --autoretouch.cache-ttl %s: use 0 to turn the cache off, or a positive duration", cfg.cacheTTL)
-	}
-	if cfg.metricsPath == "" || cfg.metricsPath[0] != '/' {
-		return fmt.Errorf("invalid --web.telemetry-path %q: it must start with /", cfg.metricsPath)
-	}
-	return nil
 }
 
 // userAgent names the exporter and its version in every request, so that

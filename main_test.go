@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -304,22 +305,70 @@ func TestExporterRejectsMissingToken(t *testing.T) {
 }
 
 func TestExporterRejectsInvalidFlags(t *testing.T) {
-	cases := map[string][]string{
-		"negative timeout":   {"--autoretouch.timeout=-1s"},
-		"zero concurrency":   {"--autoretouch.concurrency=-3"},
-		"page size too big":  {"--autoretouch.page-size=100000"},
-		"relative path":      {"--web.telemetry-path=metrics"},
-		"user info in url":   {"--autoretouch.api-url=https://user:hunter2@api.example.invalid"},
-		"unknown log format": {"--log.format=xml"},
+	// want lists what the output must contain: the flag and the value, and
+	// for the checks of this package the advice.
+	cases := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"negative timeout", []string{"--autoretouch.timeout=-1s"}, []string{"--autoretouch.timeout -1s", "positive duration"}},
+		{"timeout without unit", []string{"--autoretouch.timeout=abc"}, []string{`--autoretouch.timeout "abc"`, "such as 30s"}},
+		{"cache ttl unknown unit", []string{"--autoretouch.cache-ttl=1x"}, []string{`--autoretouch.cache-ttl "1x"`, "such as 30s"}},
+		{"negative concurrency", []string{"--autoretouch.concurrency=-3"}, []string{`--autoretouch.concurrency "-3"`, "from 1 to 512"}},
+		{"zero concurrency", []string{"--autoretouch.concurrency=0"}, []string{`--autoretouch.concurrency "0"`, "from 1 to 512"}},
+		{"fractional concurrency", []string{"--autoretouch.concurrency=0.5"}, []string{`--autoretouch.concurrency "0.5"`, "from 1 to 512"}},
+		{"infinite concurrency", []string{"--autoretouch.concurrency=Inf"}, []string{`--autoretouch.concurrency "Inf"`, "from 1 to 512"}},
+		{"concurrency too big", []string{"--autoretouch.concurrency=513"}, []string{`--autoretouch.concurrency "513"`, "from 1 to 512"}},
+		{"page size too big", []string{"--autoretouch.page-size=100000"}, []string{`--autoretouch.page-size "100000"`, "from 1 to 1000"}},
+		{"zero page size", []string{"--autoretouch.page-size=0"}, []string{`--autoretouch.page-size "0"`, "from 1 to 1000"}},
+		{"fractional page size", []string{"--autoretouch.page-size=2.9"}, []string{`--autoretouch.page-size "2.9"`, "from 1 to 1000"}},
+		{"exponent page size", []string{"--autoretouch.page-size=1e1"}, []string{`--autoretouch.page-size "1e1"`, "from 1 to 1000"}},
+		{"page size not a number", []string{"--autoretouch.page-size=abc"}, []string{`--autoretouch.page-size "abc"`, "from 1 to 1000"}},
+		{"relative path", []string{"--web.telemetry-path=metrics"}, []string{`--web.telemetry-path "metrics"`, "such as /metrics"}},
+		{"path with open brace", []string{"--web.telemetry-path=/{"}, []string{`--web.telemetry-path "/{"`, "such as /metrics"}},
+		{"path with space", []string{"--web.telemetry-path=/a b"}, []string{`--web.telemetry-path "/a b"`, "such as /metrics"}},
+		{"path with end wildcard", []string{"--web.telemetry-path=/metrics{$}"}, []string{`--web.telemetry-path "/metrics{$}"`, "such as /metrics"}},
+		{"path with wildcard", []string{"--web.telemetry-path=/{x}"}, []string{`--web.telemetry-path "/{x}"`, "such as /metrics"}},
+		{"path with markup", []string{`--web.telemetry-path=/m"><script>alert(1)</script>`}, []string{`--web.telemetry-path "/m\"><script>alert(1)</script>"`, "such as /metrics"}},
+		{"path with trailing slash", []string{"--web.telemetry-path=/metrics/"}, []string{`--web.telemetry-path "/metrics/"`, "such as /metrics"}},
+		{"path with dot segment", []string{"--web.telemetry-path=/a/../metrics"}, []string{`--web.telemetry-path "/a/../metrics"`, "such as /metrics"}},
+		{"empty api url", []string{"--autoretouch.api-url="}, []string{`--autoretouch.api-url ""`, "leave out the flag"}},
+		{"empty auth url", []string{"--autoretouch.auth-url="}, []string{`--autoretouch.auth-url ""`, "leave out the flag"}},
+		{"empty client id", []string{"--autoretouch.client-id="}, []string{`--autoretouch.client-id ""`, "leave out the flag"}},
+		{"empty listen address", []string{"--web.listen-address="}, []string{`--web.listen-address ""`, "host:port"}},
+		{"user info in url", []string{"--autoretouch.api-url=https://user:hunter2@api.example.invalid"}, []string{"invalid API URL", "remove the user info"}},
+		{"unknown log format", []string{"--log.format=xml"}, []string{`--log.format "xml"`, "logfmt, json"}},
 	}
-	for name, args := range cases {
-		t.Run(name, func(t *testing.T) {
-			cmd := exec.Command(exporterBinary, append([]string{"--web.listen-address=" + freeLoopbackAddress(t)}, args...)...)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			args := []string{"--web.listen-address=" + freeLoopbackAddress(t)}
+			// Every run gets loopback URLs, so that nothing is sent to
+			// AutoRetouch even when a case is wrongly accepted.
+			for _, flag := range []string{"--autoretouch.api-url=", "--autoretouch.auth-url="} {
+				if !slices.ContainsFunc(c.args, func(arg string) bool { return strings.HasPrefix(arg, flag) }) {
+					args = append(args, flag+"http://"+freeLoopbackAddress(t))
+				}
+			}
+			args = append(args, c.args...)
+
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, exporterBinary, args...)
 			cmd.Env = append(withoutEnv(os.Environ(), envAccessToken), envAccessToken+"=token")
 			output, err := cmd.CombinedOutput()
 
+			if ctx.Err() != nil {
+				t.Fatalf("exporter with %q still ran after 20s, so it accepted them; output:\n%s", c.args, output)
+			}
 			if err == nil {
-				t.Fatalf("exporter with %v exited 0; output:\n%s", args, output)
+				t.Fatalf("exporter with %q exited 0; output:\n%s", c.args, output)
+			}
+			for _, want := range c.want {
+				if !bytes.Contains(output, []byte(want)) {
+					t.Errorf("output does not contain %q:\n%s", want, output)
+				}
 			}
 			if bytes.Contains(output, []byte("hunter2")) {
 				t.Errorf("error output contains the password from the URL:\n%s", output)
