@@ -100,7 +100,7 @@ BENCH_OLD    ?= $(BIN_DIR)/bench-old.txt
 BENCH_NEW    ?= $(BIN_DIR)/bench-new.txt
 BENCHSTAT    := $(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 
-## bench: measure scrapes against the fake API and print the tables of docs/benchmarks.md (about 6 minutes)
+## bench: measure scrapes against the fake API and print the tables of docs/benchmarks.md (about 9 minutes)
 bench:
 	BENCH_TABLE=1 $(GO) test -run '^TestBenchTable$$' -count=1 -timeout 30m -v ./bench/
 

@@ -29,11 +29,15 @@ const scrapeTimeout = 5 * time.Minute
 // exporterOptions are the settings the benchmarks vary. The zero value
 // selects the client's and the collector's defaults: page size 50,
 // concurrency 32 and the workflow collector off. The command line turns the
-// workflow collector on by default.
+// workflow collector on by default, with a refresh interval of 15 minutes.
 type exporterOptions struct {
 	pageSize    int
 	concurrency int
 	workflows   bool
+	// workflowsRefresh is collector.Options.WorkflowsRefresh. With 0, every
+	// scrape fetches every organization's workflows, as the first scrape
+	// after a start does.
+	workflowsRefresh time.Duration
 }
 
 // exporter is the exporter under test: the real client and collector, wired
@@ -71,7 +75,7 @@ func newExporter(tb testing.TB, apiURL string, opts exporterOptions) *exporter {
 
 	return &exporter{
 		client:    client,
-		collector: collector.New(client, collector.Options{Timeout: scrapeTimeout, Workflows: opts.workflows}),
+		collector: collector.New(client, collector.Options{Timeout: scrapeTimeout, Workflows: opts.workflows, WorkflowsRefresh: opts.workflowsRefresh}),
 		workflows: opts.workflows,
 		self:      self,
 		recorder:  expositionRecorder{header: make(http.Header)},
@@ -101,6 +105,33 @@ func (e *exporter) scrape(ctx context.Context) (exposition, error) {
 		return exposition{}, fmt.Errorf("/metrics returned status %d: %.200s", e.recorder.status, e.recorder.body.Bytes())
 	}
 	return parseExposition(e.recorder.body.Bytes()), nil
+}
+
+// balanceResponses returns how many balance requests of the exporter got a
+// 200 response since it was created, from its own
+// autoretouch_api_requests_total. The exposition cannot tell, because it
+// gathers these counters before the scrape's requests.
+func (e *exporter) balanceResponses(tb testing.TB) int {
+	tb.Helper()
+	families, err := e.self.Gather()
+	if err != nil {
+		tb.Fatalf("gathering the exporter's request metrics: %v", err)
+	}
+	for _, family := range families {
+		if family.GetName() != "autoretouch_api_requests_total" {
+			continue
+		}
+		for _, metric := range family.GetMetric() {
+			labels := make(map[string]string)
+			for _, pair := range metric.GetLabel() {
+				labels[pair.GetName()] = pair.GetValue()
+			}
+			if labels["endpoint"] == "balance" && labels["code"] == "200" {
+				return int(metric.GetCounter().GetValue())
+			}
+		}
+	}
+	return 0
 }
 
 // mustScrape scrapes and fails the benchmark unless the scrape exposed the

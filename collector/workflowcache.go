@@ -22,8 +22,7 @@ type workflowCache struct {
 
 type workflowEntry struct {
 	workflows []autoretouch.Workflow
-	// expires is between three quarters of the refresh interval and the
-	// whole of it after the fetch, so that the organizations fetched in one
+	// expires is set by lifetime, so that the organizations fetched in one
 	// scrape do not all expire in the same later scrape.
 	expires time.Time
 }
@@ -50,6 +49,19 @@ func (w *workflowCache) snapshot(now time.Time) map[string][]autoretouch.Workflo
 	return fresh
 }
 
+// lifetime returns how long a fetch of orgID's workflows is kept. A
+// replacement lives between three quarters of the refresh interval and the
+// whole of it. A first entry lives anywhere in the interval, because all
+// first entries come from the same scrape after a start, and a narrower
+// spread would make them expire in a wave a few scrapes later. The caller
+// holds w.mu.
+func (w *workflowCache) lifetime(orgID string) time.Duration {
+	if _, replaces := w.entries[orgID]; !replaces {
+		return 1 + rand.N(w.refresh)
+	}
+	return w.refresh*3/4 + rand.N(w.refresh/4+1)
+}
+
 // update stores the workflows a scrape fetched and forgets organizations the
 // listing no longer returns. An organization whose fetch failed keeps no
 // entry, so its stale prices are never served.
@@ -65,8 +77,7 @@ func (w *workflowCache) update(orgs []*orgResult, now time.Time) {
 		listed[org.id] = true
 		switch {
 		case org.workflowsFetched && org.workflowsErr == nil:
-			lifetime := w.refresh*3/4 + rand.N(w.refresh/4+1)
-			w.entries[org.id] = workflowEntry{workflows: org.workflows, expires: now.Add(lifetime)}
+			w.entries[org.id] = workflowEntry{workflows: org.workflows, expires: now.Add(w.lifetime(org.id))}
 		case org.workflowsFetched:
 			delete(w.entries, org.id)
 		}
