@@ -188,7 +188,7 @@ func newApp() (*kingpin.Application, *config) {
 	addDurationFlag(app, "autoretouch.cache-ttl", "Serve the last successful scrape for up to this long instead of calling the API again; 0 turns the cache off.",
 		"0s", &cfg.cacheTTL)
 
-	app.Flag("collector.workflows", "Expose each workflow's execution price, at one more API request per organization and scrape. --no-collector.workflows turns it off.").
+	app.Flag("collector.workflows", "Expose each workflow's execution price, at one more API request per organization every --collector.workflows.refresh-interval. --no-collector.workflows turns it off.").
 		Default("true").BoolVar(&cfg.workflows)
 	addDurationFlag(app, "collector.workflows.refresh-interval", "How long an organization's workflow prices are reused before they are fetched again; 0 fetches them on every scrape. Prices change rarely, and fetching them on every scrape doubles its API requests.",
 		"15m", &cfg.workflowsRefresh)

@@ -93,7 +93,7 @@ func New(api API, opts Options) *Collector {
 	}
 	priceSpec := workflowPriceSpec
 	if opts.WorkflowsRefresh > 0 {
-		priceSpec.help += fmt.Sprintf(" Fetched again at most every %s.", opts.WorkflowsRefresh)
+		priceSpec.help += fmt.Sprintf(" At most %s old.", opts.WorkflowsRefresh)
 	}
 
 	return &Collector{

@@ -157,7 +157,7 @@ func TestWorkflowsRefreshInterval(t *testing.T) {
 
 	// Studio's workflows come from the cache; Agency's failed fetch left
 	// no entry, so they are fetched again.
-	help := strings.Replace(workflowHelp, "not an integer.\n", "not an integer. Fetched again at most every 1h0m0s.\n", 1)
+	help := strings.Replace(workflowHelp, "not an integer.\n", "not an integer. At most 1h0m0s old.\n", 1)
 	expected := help + `
 autoretouch_credit_balance{org="Agency",org_id="id-2"} 300
 autoretouch_credit_balance{org="Studio",org_id="id-1"} 2000
