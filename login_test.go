@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/autoretouch/autoretouch_exporter/internal/testsupport"
+
 	"github.com/autoretouch/autoretouch_exporter/autoretouch"
 	"github.com/autoretouch/autoretouch_exporter/autoretouch/autoretouchtest"
 )
@@ -87,7 +89,7 @@ func runLoginCommand(t *testing.T, auth *autoretouchtest.AuthServer, path string
 		"--autoretouch.client-id="+autoretouchtest.DefaultClientID,
 		"--autoretouch.refresh-token-file="+path,
 	)
-	stderr := &syncBuffer{}
+	stderr := &testsupport.SyncBuffer{}
 	cmd.Stderr = stderr
 	stdoutPipe, err := cmd.StdoutPipe()
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/autoretouch/autoretouch_exporter/internal/testsupport"
 
 	"github.com/autoretouch/autoretouch_exporter/autoretouch/autoretouchtest"
 	"github.com/autoretouch/autoretouch_exporter/collector"
@@ -56,7 +57,7 @@ func TestMain(m *testing.M) {
 // exporterProcess is the exporter binary running on a loopback port.
 type exporterProcess struct {
 	url    string
-	stderr *syncBuffer
+	stderr *testsupport.SyncBuffer
 }
 
 // startExporter runs the exporter binary with args and env, and waits until
@@ -68,7 +69,7 @@ func startExporter(t *testing.T, env []string, args ...string) *exporterProcess 
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, exporterBinary, append([]string{"--web.listen-address=" + address}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
-	stderr := &syncBuffer{}
+	stderr := &testsupport.SyncBuffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		cancel()
@@ -93,32 +94,12 @@ func startExporter(t *testing.T, env []string, args ...string) *exporterProcess 
 	return nil
 }
 
-// syncBuffer lets a test read what a process writes while it runs.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func freeLoopbackAddress(t *testing.T) string {
 	t.Helper()
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	address, err := testsupport.FreeLoopbackAddress()
 	if err != nil {
-		t.Fatalf("finding a free port: %v", err)
+		t.Fatal(err)
 	}
-	address := listener.Addr().String()
-	_ = listener.Close()
 	return address
 }
 

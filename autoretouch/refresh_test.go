@@ -1,16 +1,16 @@
 package autoretouch_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/autoretouch/autoretouch_exporter/internal/testsupport"
 
 	"github.com/go-kit/log"
 	"golang.org/x/oauth2"
@@ -27,24 +27,7 @@ type authEnv struct {
 	tokenFile   string
 	credentials *autoretouch.RefreshCredentials
 	client      *autoretouch.Client
-	logs        *lockedBuffer
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	logs        *testsupport.SyncBuffer
 }
 
 func newAuthEnv(t *testing.T, refreshToken string) *authEnv {
@@ -65,7 +48,7 @@ func newAuthEnv(t *testing.T, refreshToken string) *authEnv {
 		t.Fatalf("reading refresh token file: %v", err)
 	}
 
-	logs := &lockedBuffer{}
+	logs := &testsupport.SyncBuffer{}
 	credentials, err := autoretouch.NewRefreshCredentials(autoretouch.RefreshOptions{
 		AuthURL:  auth.URL,
 		ClientID: autoretouchtest.DefaultClientID,

@@ -1,13 +1,14 @@
 package collector_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/autoretouch/autoretouch_exporter/internal/testsupport"
 
 	"github.com/go-kit/log"
 	"github.com/prometheus/client_golang/prometheus"
@@ -44,25 +45,7 @@ type testEnv struct {
 	server    *autoretouchtest.Server
 	client    *autoretouch.Client
 	collector *collector.Collector
-	logs      *syncBuffer
-}
-
-// syncBuffer is a bytes.Buffer that the collector's goroutines can log to.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	logs      *testsupport.SyncBuffer
 }
 
 func newTestEnv(t *testing.T, pageSize int, opts collector.Options) *testEnv {
@@ -80,7 +63,7 @@ func newTestEnv(t *testing.T, pageSize int, opts collector.Options) *testEnv {
 		t.Fatalf("creating client: %v", err)
 	}
 
-	logs := &syncBuffer{}
+	logs := &testsupport.SyncBuffer{}
 	opts.Logger = log.NewLogfmtLogger(logs)
 	if opts.Timeout == 0 {
 		opts.Timeout = 10 * time.Second

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/autoretouch/autoretouch_exporter/internal/testsupport"
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -173,13 +174,13 @@ func scrapeExporter(binary string, env, args []string) (map[string]bool, error) 
 	ctx, cancel := context.WithTimeout(context.Background(), exporterTimeout)
 	defer cancel()
 
-	address, err := freeLoopbackAddress()
+	address, err := testsupport.FreeLoopbackAddress()
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.CommandContext(ctx, binary, append([]string{"--web.listen-address=" + address}, args...)...)
 	cmd.Env = append(environmentWithout(os.Environ(), "AUTORETOUCH_TOKEN", "AUTORETOUCH_REFRESH_TOKEN"), env...)
-	var output lockedBuffer
+	var output testsupport.SyncBuffer
 	cmd.Stdout = &output
 	cmd.Stderr = &output
 	if err := cmd.Start(); err != nil {
@@ -284,16 +285,6 @@ func scrapeSampleNames(ctx context.Context, url string) (map[string]bool, error)
 	return names, nil
 }
 
-func freeLoopbackAddress() (string, error) {
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("finding a free loopback port: %w", err)
-	}
-	address := listener.Addr().String()
-	_ = listener.Close()
-	return address, nil
-}
-
 func environmentWithout(environment []string, names ...string) []string {
 	var kept []string
 	for _, entry := range environment {
@@ -303,24 +294,6 @@ func environmentWithout(environment []string, names ...string) []string {
 		}
 	}
 	return kept
-}
-
-// lockedBuffer collects a process's output while it runs.
-type lockedBuffer struct {
-	mu     sync.Mutex
-	buffer bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buffer.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buffer.String()
 }
 
 // readmeMetricRow matches a row of the README's generated metrics table and

@@ -1,21 +1,20 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/autoretouch/autoretouch_exporter/internal/testsupport"
 )
 
 // enableVariable must be "1" for the end-to-end tests to run. They start
@@ -78,7 +77,7 @@ func buildExporter(t *testing.T, dir string) string {
 // process is a server that the test started.
 type process struct {
 	name   string
-	output *lockedBuffer
+	output *testsupport.SyncBuffer
 	// exited is closed when the process has ended.
 	exited chan struct{}
 }
@@ -90,7 +89,7 @@ func startProcess(t *testing.T, name string, extraEnv []string, binary string, a
 	t.Helper()
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append(childEnvironment(), extraEnv...)
-	output := &lockedBuffer{}
+	output := &testsupport.SyncBuffer{}
 	cmd.Stdout = output
 	cmd.Stderr = output
 	if err := cmd.Start(); err != nil {
@@ -167,13 +166,9 @@ func getJSON(ctx context.Context, url string, out any) error {
 // would fail the test with "address already in use".
 func freeLoopbackAddress(t *testing.T) string {
 	t.Helper()
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	address, err := testsupport.FreeLoopbackAddress()
 	if err != nil {
-		t.Fatalf("finding a free loopback port: %v", err)
-	}
-	address := listener.Addr().String()
-	if err := listener.Close(); err != nil {
-		t.Fatalf("closing the listener on %s: %v", address, err)
+		t.Fatal(err)
 	}
 	return address
 }
@@ -194,22 +189,4 @@ func childEnvironment() []string {
 		}
 	}
 	return kept
-}
-
-// lockedBuffer collects a process's output while it runs.
-type lockedBuffer struct {
-	mu     sync.Mutex
-	buffer bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buffer.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buffer.String()
 }
