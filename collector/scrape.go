@@ -200,7 +200,7 @@ func (c *Collector) fetch(ctx context.Context) *snapshot {
 	snap := &snapshot{duration: time.Since(start), finished: time.Now()}
 	if listErr != nil {
 		snap.listErr = listErr
-		_ = level.Error(c.logger).Log("msg", "listing organizations failed", "endpoint", "organizations", "status", autoretouch.StatusCode(listErr), "err", listErr)
+		_ = level.Error(c.logger).Log(withStatus(listErr, "msg", "listing organizations failed", "endpoint", "organizations")...)
 		return snap
 	}
 	snap.orgs = orgs
@@ -230,6 +230,16 @@ func (c *Collector) runJob(ctx context.Context, job fetchJob, failures *failureL
 	}
 }
 
+// withStatus appends the HTTP status behind err, when it has one, and err
+// itself to keyvals, so that a failure without a response is not logged
+// with a misleading status of 0.
+func withStatus(err error, keyvals ...any) []any {
+	if status := autoretouch.StatusCode(err); status != 0 {
+		keyvals = append(keyvals, "status", status)
+	}
+	return append(keyvals, "err", err)
+}
+
 // failureLog logs each request for an organization that failed, except when
 // the cause is the scrape's deadline or a Retry-After wait: those hit every
 // request left at once, so they are counted and summarised in one line.
@@ -253,7 +263,7 @@ func (f *failureLog) failed(endpoint, orgID string, err error) {
 	case errors.As(err, &rateLimited):
 		f.count("API asked to wait (Retry-After)")
 	default:
-		_ = level.Warn(f.logger).Log("msg", "fetching "+endpoint+" failed", "org_id", orgID, "endpoint", endpoint, "status", autoretouch.StatusCode(err), "err", err)
+		_ = level.Warn(f.logger).Log(withStatus(err, "msg", "fetching "+endpoint+" failed", "org_id", orgID, "endpoint", endpoint)...)
 	}
 }
 
