@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/autoretouch/autoretouch_exporter/internal/testsupport"
+
 	"github.com/autoretouch/autoretouch_exporter/autoretouch/autoretouchtest"
 )
 
@@ -34,7 +36,7 @@ func newRefreshEnv(t *testing.T, refreshToken string) *refreshEnv {
 	auth.AddRefreshToken(refreshToken)
 
 	tokenFile := filepath.Join(t.TempDir(), "refresh-token")
-	replaceFile(t, tokenFile, refreshToken)
+	testsupport.ReplaceFile(t, tokenFile, refreshToken)
 	return &refreshEnv{api: api, auth: auth, tokenFile: tokenFile}
 }
 
@@ -46,19 +48,6 @@ func (e *refreshEnv) start(t *testing.T) *exporterProcess {
 		"--autoretouch.client-id="+autoretouchtest.DefaultClientID,
 		"--autoretouch.refresh-token-file="+e.tokenFile,
 	)
-}
-
-// replaceFile writes content to a new file and renames it over path, as a
-// Kubernetes secret update does.
-func replaceFile(t *testing.T, path, content string) {
-	t.Helper()
-	tmp := path + ".new"
-	if err := os.WriteFile(tmp, []byte(content+"\n"), 0o600); err != nil {
-		t.Fatalf("writing %s: %v", tmp, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatalf("renaming %s: %v", tmp, err)
-	}
 }
 
 func TestExporterShortLivedTokensForAMinute(t *testing.T) {
@@ -108,7 +97,7 @@ func TestExporterRevokedRefreshToken(t *testing.T) {
 	}
 
 	env.auth.AddRefreshToken("refresh-B")
-	replaceFile(t, env.tokenFile, "refresh-B")
+	testsupport.ReplaceFile(t, env.tokenFile, "refresh-B")
 	if exposition := scrape(t, exporter.url+"/metrics"); !strings.Contains(exposition, "\nautoretouch_up 1\n") {
 		t.Errorf("scrape after a valid token was written is not up:\n%s\nlog:\n%s", filterExposition(exposition), exporter.stderr)
 	}
@@ -197,9 +186,9 @@ func TestSecretsNeverLeak(t *testing.T) {
 	defer auth.Close()
 
 	refreshFile := filepath.Join(t.TempDir(), "refresh-token")
-	replaceFile(t, refreshFile, refreshToken)
+	testsupport.ReplaceFile(t, refreshFile, refreshToken)
 	accessFile := filepath.Join(t.TempDir(), "access-token")
-	replaceFile(t, accessFile, accessToken)
+	testsupport.ReplaceFile(t, accessFile, accessToken)
 
 	runs := []struct {
 		name string

@@ -88,7 +88,7 @@ func escapeControlCharacters(s string) string {
 // checkTokenFileWritable fails when the token could not be written to path
 // after the login: when path exists and is not a regular file, or its
 // directory is missing or not writable. runLogin calls it before the login
-// starts, so that nobody confirms a login for nothing.
+// starts, so that no one confirms a login whose token cannot be written.
 func checkTokenFileWritable(path string) error {
 	info, err := os.Stat(path)
 	switch {

@@ -84,7 +84,7 @@ func runLoginCommand(t *testing.T, auth *autoretouchtest.AuthServer, path string
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, exporterBinary, "login",
-		"--autoretouch.api-url=http://"+freeLoopbackAddress(t),
+		"--autoretouch.api-url=http://"+testsupport.LoopbackAddress(t),
 		"--autoretouch.auth-url="+auth.URL,
 		"--autoretouch.client-id="+autoretouchtest.DefaultClientID,
 		"--autoretouch.refresh-token-file="+path,

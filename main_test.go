@@ -64,7 +64,7 @@ type exporterProcess struct {
 // it serves its landing page. The test's cleanup stops it.
 func startExporter(t *testing.T, env []string, args ...string) *exporterProcess {
 	t.Helper()
-	address := freeLoopbackAddress(t)
+	address := testsupport.LoopbackAddress(t)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, exporterBinary, append([]string{"--web.listen-address=" + address}, args...)...)
@@ -92,15 +92,6 @@ func startExporter(t *testing.T, env []string, args ...string) *exporterProcess 
 	}
 	t.Fatalf("the exporter did not serve %s within 15s; its log:\n%s", process.url, stderr)
 	return nil
-}
-
-func freeLoopbackAddress(t *testing.T) string {
-	t.Helper()
-	address, err := testsupport.FreeLoopbackAddress()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return address
 }
 
 // scrape requests url as Prometheus does with its default 10 s timeout.
@@ -271,7 +262,7 @@ func TestExporterListingFailure(t *testing.T) {
 }
 
 func TestExporterRejectsMissingToken(t *testing.T) {
-	cmd := exec.Command(exporterBinary, "--web.listen-address="+freeLoopbackAddress(t))
+	cmd := exec.Command(exporterBinary, "--web.listen-address="+testsupport.LoopbackAddress(t))
 	cmd.Env = withoutEnv(os.Environ(), envAccessToken)
 	output, err := cmd.CombinedOutput()
 
@@ -324,12 +315,12 @@ func TestExporterRejectsInvalidFlags(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			args := []string{"--web.listen-address=" + freeLoopbackAddress(t)}
+			args := []string{"--web.listen-address=" + testsupport.LoopbackAddress(t)}
 			// Every run gets loopback URLs, so that nothing is sent to
 			// AutoRetouch even when a case is wrongly accepted.
 			for _, flag := range []string{"--autoretouch.api-url=", "--autoretouch.auth-url="} {
 				if !slices.ContainsFunc(c.args, func(arg string) bool { return strings.HasPrefix(arg, flag) }) {
-					args = append(args, flag+"http://"+freeLoopbackAddress(t))
+					args = append(args, flag+"http://"+testsupport.LoopbackAddress(t))
 				}
 			}
 			args = append(args, c.args...)

@@ -204,7 +204,7 @@ func TestSoak(t *testing.T) {
 }
 
 // soakScrape scrapes once with Prometheus' timeout header and checks that
-// the answer came in time, parses, and exports no balance other than the
+// the response came in time, parses, and exports no balance other than the
 // seeded one.
 func soakScrape(client *http.Client, url string, balances map[string]float64) error {
 	req, err := http.NewRequest(http.MethodGet, url, nil)

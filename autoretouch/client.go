@@ -1,6 +1,6 @@
 // Package autoretouch is a client for the parts of the AutoRetouch API
 // (https://docs.autoretouch.com) that report on organizations and credits.
-// It speaks HTTP and knows nothing of Prometheus.
+// It depends on HTTP and not on Prometheus.
 package autoretouch
 
 import (

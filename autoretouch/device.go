@@ -10,7 +10,8 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// DevicePrompt is what a person needs to confirm a device login.
+// DevicePrompt is the verification URL and user code a person needs to
+// confirm a device login.
 type DevicePrompt struct {
 	VerificationURI         string
 	VerificationURIComplete string

@@ -183,7 +183,7 @@ func (c *Client) WalkOrganizations(ctx context.Context, visit func(Organization)
 		return walk.count(), nil
 	}
 
-	// A first page shorter than the limit while total says more means the
+	// A first page shorter than the limit while total is larger means the
 	// API caps the limit, so the other pages start at multiples of what it
 	// returned.
 	step := c.pageSize
@@ -217,7 +217,7 @@ func (c *Client) WalkOrganizations(ctx context.Context, visit func(Organization)
 
 	// Fewer distinct organizations than total is expected when some were
 	// deleted during the walk, and a sign of trouble when the API ignores
-	// offset; either way the rest appear at a later scrape or never.
+	// offset. Either way, the missing ones appear at a later scrape or never.
 	if count := walk.count(); int64(count) < listed {
 		_ = level.Warn(c.logger).Log("msg", "the listing returned fewer distinct organizations than its total", "endpoint", endpointOrganizations, "total", total, "distinct", count)
 	}

@@ -204,7 +204,7 @@ func (r *RefreshCredentials) Expiry() time.Time {
 func (r *RefreshCredentials) RenewalFailures() uint64 { return r.renewalFailures.Load() }
 
 // followSource adopts a refresh token that changed in the source, such as a
-// replaced Kubernetes secret, and forgets every state of the old one.
+// replaced Kubernetes secret, and resets every state of the old one.
 func (r *RefreshCredentials) followSource() {
 	token, err := r.source.RefreshToken()
 	if err != nil || token == r.sourceToken {

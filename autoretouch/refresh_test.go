@@ -42,7 +42,7 @@ func newAuthEnv(t *testing.T, refreshToken string) *authEnv {
 	auth.AddRefreshToken(refreshToken)
 
 	tokenFile := filepath.Join(t.TempDir(), "refresh-token")
-	writeFile(t, tokenFile, refreshToken)
+	testsupport.ReplaceFile(t, tokenFile, refreshToken)
 	source, err := autoretouch.NewSecretFile(tokenFile)
 	if err != nil {
 		t.Fatalf("reading refresh token file: %v", err)
@@ -64,19 +64,6 @@ func newAuthEnv(t *testing.T, refreshToken string) *authEnv {
 		t.Fatalf("creating client: %v", err)
 	}
 	return &authEnv{api: api, auth: auth, tokenFile: tokenFile, credentials: credentials, client: client, logs: logs}
-}
-
-// writeFile replaces a file the way a secret update does: a new file is
-// renamed over the old one.
-func writeFile(t *testing.T, path, content string) {
-	t.Helper()
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(content+"\n"), 0o600); err != nil {
-		t.Fatalf("writing %s: %v", tmp, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatalf("renaming %s: %v", tmp, err)
-	}
 }
 
 func (e *authEnv) balance(t *testing.T) (int64, error) {
@@ -190,7 +177,7 @@ func TestRefreshRetriesOnceAfter401(t *testing.T) {
 		t.Fatalf("first balance: %v", err)
 	}
 
-	// The API stops accepting every token it knows, as after a revocation.
+	// The API stops accepting every token it has issued, as after a revocation.
 	env.api.SetFault(autoretouchtest.EndpointBalance, "", autoretouchtest.Fault{Status: 401, Times: 1})
 	env.api.ResetCounters()
 
@@ -260,7 +247,7 @@ func TestRefreshNewFileRecovers(t *testing.T) {
 	}
 
 	env.auth.AddRefreshToken("refresh-B")
-	writeFile(t, env.tokenFile, "refresh-B")
+	testsupport.ReplaceFile(t, env.tokenFile, "refresh-B")
 
 	if _, err := env.balance(t); err != nil {
 		t.Fatalf("balance after writing a valid token to the file: %v\nlogs:\n%s", err, env.logs)
@@ -285,7 +272,7 @@ func TestRefreshFileBrieflyMissing(t *testing.T) {
 		t.Errorf("balance while the token file is missing: %v", err)
 	}
 
-	writeFile(t, env.tokenFile, "")
+	testsupport.ReplaceFile(t, env.tokenFile, "")
 	if _, err := env.balance(t); err != nil {
 		t.Errorf("balance while the token file is empty: %v", err)
 	}

@@ -37,10 +37,10 @@ type response struct {
 }
 
 // get sends GET requests for one call until one succeeds or the call fails.
-// It is the only retry layer: it retries connection errors, 502, 503 and 504,
-// and 429 with a jittered back-off; it waits out a Retry-After on 429 and 503
-// when the wait fits inside ctx's deadline; and after a 401 it renews the
-// access token once and retries once. Other statuses fail at once. It
+// It is the only retry layer. It retries connection errors, 429, 502, 503
+// and 504 with a jittered back-off. It waits out a Retry-After on 429 and 503
+// when the wait fits inside ctx's deadline. After a 401 it renews the access
+// token once and retries once. Other statuses fail at once. It
 // returns the 2xx response.
 func (c *Client) get(ctx context.Context, endpoint, path string, query url.Values, maxBody int64) (*response, error) {
 	u := c.apiURL.JoinPath(path)
@@ -65,7 +65,7 @@ func (c *Client) get(ctx context.Context, endpoint, path string, query url.Value
 			continue
 		}
 
-		// Only a complete answer counts: 206 Partial Content or another 2xx
+		// Only a complete response counts: 206 Partial Content or another 2xx
 		// could carry a fragment that parses as a number.
 		if resp.status == http.StatusOK || resp.status == http.StatusNonAuthoritativeInfo {
 			return resp, nil

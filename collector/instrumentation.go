@@ -27,7 +27,7 @@ func NewAPIMetrics(reg prometheus.Registerer, endpoints ...string) *APIMetrics {
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: apiRequestDurationSpec.name,
 			Help: apiRequestDurationSpec.help,
-			// From a fast loopback answer to the client's 30 s header timeout.
+			// From a fast loopback response to the client's 30 s header timeout.
 			Buckets:                        []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
 			NativeHistogramBucketFactor:    1.1,
 			NativeHistogramMaxBucketNumber: 100,

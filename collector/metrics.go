@@ -84,7 +84,7 @@ var (
 	cacheAgeSpec = metricSpec{
 		name: namespace + "_scrape_cache_age_seconds",
 		kind: "gauge",
-		help: "Age of the served data. Above 0 when this scrape was answered from the cache of the last successful scrape. Present only when the cache is on.",
+		help: "Age of the served data. Above 0 when this scrape was served from the cache of the last successful scrape. Present only when the cache is on.",
 	}
 	authTokenExpirySpec = metricSpec{
 		name: namespace + "_auth_token_expiry_timestamp_seconds",

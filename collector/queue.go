@@ -2,10 +2,10 @@ package collector
 
 import "sync"
 
-// jobQueue holds the requests of one scrape. Pushing never blocks, so that
-// the listing's pages are never held back by balances still waiting for a
-// request slot, and balance jobs are taken before workflow jobs, so that a
-// scrape cut by its deadline loses workflow prices before balances.
+// jobQueue contains the requests of one scrape. Pushing never blocks, so the
+// listing's pages are never held back by balances still waiting for a
+// request slot. Balance jobs are taken before workflow jobs, so a scrape cut
+// by its deadline loses workflow prices before balances.
 type jobQueue struct {
 	mu       sync.Mutex
 	ready    *sync.Cond

@@ -29,7 +29,7 @@ const passGrace = 200 * time.Millisecond
 // many series.
 const maxRoles = 20
 
-// defaultRoles are exposed for every organization, as 0 when nobody holds
+// defaultRoles are exposed for every organization, as 0 when no member holds
 // them, so that a query for "no admin left" has a series to match.
 var defaultRoles = []string{"admin", "operator"}
 
@@ -54,8 +54,8 @@ type orgResult struct {
 	balanceErr   error
 
 	// workflows and workflowsErr are written only when the workflow
-	// collector is on. workflowsFetched tells a fetch in this scrape from
-	// an entry of the workflow cache.
+	// collector is on. workflowsFetched is true for a fetch in this
+	// scrape and false for an entry of the workflow cache.
 	workflows        []autoretouch.Workflow
 	workflowsErr     error
 	workflowsFetched bool
@@ -102,7 +102,7 @@ func (c *Collector) snapshot(ctx context.Context) (*snapshot, time.Duration) {
 		deadline = time.Now().Add(c.timeout)
 	}
 	// The pass stops a little before the scrape's deadline, so that it can
-	// hand over what it fetched while the scrape may still answer.
+	// hand over what it fetched while the scrape may still respond.
 	passDeadline := deadline.Add(-min(passGrace, time.Until(deadline)/4))
 
 	results := c.passes.DoChan("scrape", func() (any, error) {

@@ -62,7 +62,7 @@ func (w *workflowCache) lifetime(orgID string) time.Duration {
 	return w.refresh*3/4 + rand.N(w.refresh/4+1)
 }
 
-// update stores the workflows a scrape fetched and forgets organizations the
+// update stores the workflows a scrape fetched and drops organizations the
 // listing no longer returns. An organization whose fetch failed keeps no
 // entry, so its stale prices are never served.
 func (w *workflowCache) update(orgs []*orgResult, now time.Time) {

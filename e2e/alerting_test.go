@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/autoretouch/autoretouch_exporter/autoretouch/autoretouchtest"
+	"github.com/autoretouch/autoretouch_exporter/internal/testsupport"
 )
 
 // The draining organization starts above both the default low-balance
@@ -69,9 +70,9 @@ func TestLowCreditAlertReachesAlertmanager(t *testing.T) {
 	t.Cleanup(auth.Close)
 	webhook := newWebhookReceiver(t)
 
-	exporterAddress := freeLoopbackAddress(t)
-	alertmanagerAddress := freeLoopbackAddress(t)
-	prometheusAddress := freeLoopbackAddress(t)
+	exporterAddress := testsupport.LoopbackAddress(t)
+	alertmanagerAddress := testsupport.LoopbackAddress(t)
+	prometheusAddress := testsupport.LoopbackAddress(t)
 	prometheusURL := "http://" + prometheusAddress
 	alertmanagerURL := "http://" + alertmanagerAddress
 

@@ -161,18 +161,6 @@ func getJSON(ctx context.Context, url string, out any) error {
 	return nil
 }
 
-// freeLoopbackAddress returns a loopback address with a port that was free a
-// moment ago. Another process can take it before the server binds it, which
-// would fail the test with "address already in use".
-func freeLoopbackAddress(t *testing.T) string {
-	t.Helper()
-	address, err := testsupport.FreeLoopbackAddress()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return address
-}
-
 // childEnvironment returns the test's environment without AutoRetouch
 // credentials, which would change how the exporter authenticates, and
 // without proxy settings, so that every request goes straight to loopback.

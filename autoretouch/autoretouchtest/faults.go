@@ -6,14 +6,14 @@ import (
 	"time"
 )
 
-// Fault changes how the server answers the requests it matches.
+// Fault changes how the server responds to the requests it matches.
 type Fault struct {
 	// Status, when not 0, replaces the status code. With Status 0 and a
-	// Body, the answer is 200 with that body.
+	// Body, the response is 200 with that body.
 	Status int
 	// Body replaces the body, such as "null" for a balance or an HTML page.
 	Body string
-	// Header is added to the answer, such as Retry-After.
+	// Header is added to the response, such as Retry-After.
 	Header http.Header
 	// Delay is added before the answer, on top of the server's latency.
 	Delay time.Duration

@@ -104,7 +104,7 @@ func (s *Server) route(endpoint string, auth bool, orgIDOf func(*http.Request) s
 	})
 }
 
-// requireToken answers 401 unless the request carries an accepted, unexpired
+// requireToken responds 401 unless the request carries an accepted, unexpired
 // bearer token.
 func (s *Server) requireToken(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {

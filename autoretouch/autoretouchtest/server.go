@@ -120,7 +120,7 @@ func (s *Server) AcceptToken(token string, expiry time.Time) {
 	s.tokens[token] = expiry
 }
 
-// RevokeToken makes the server answer 401 to token.
+// RevokeToken makes the server respond 401 to token.
 func (s *Server) RevokeToken(token string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -248,7 +248,7 @@ func cloneOrganization(org Organization) Organization {
 	return copied
 }
 
-// SetLatency adds a delay to every request before it is answered.
+// SetLatency adds a delay to every request before the response.
 func (s *Server) SetLatency(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -272,7 +272,7 @@ type PageQuirks struct {
 	TotalDelta int
 	// GrowTotalPerPage adds this much more to total on each page served.
 	GrowTotalPerPage int
-	// MaxLimit, when above 0, silently caps the limit a request asks for,
+	// MaxLimit, when above 0, silently caps the limit a request sends,
 	// as an API with an undocumented maximum page size would.
 	MaxLimit int
 }

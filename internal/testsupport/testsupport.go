@@ -1,13 +1,16 @@
-// Package testsupport holds the helpers that the end-to-end, deploy, collector
-// and client tests share: a buffer a running process or logger can write to
-// while a test reads it, and a free loopback address.
+// Package testsupport contains the helpers that the end-to-end, deploy,
+// collector and client tests share: a buffer that a running process or logger
+// writes to while a test reads it, a free loopback address, and an atomic
+// file replacement.
 package testsupport
 
 import (
 	"bytes"
 	"fmt"
 	"net"
+	"os"
 	"sync"
+	"testing"
 )
 
 // SyncBuffer is a bytes.Buffer that is safe for concurrent writes and reads,
@@ -42,4 +45,29 @@ func FreeLoopbackAddress() (string, error) {
 		return "", fmt.Errorf("closing the listener on %s: %w", address, err)
 	}
 	return address, nil
+}
+
+// LoopbackAddress returns FreeLoopbackAddress's address, and fails the test
+// when there is none.
+func LoopbackAddress(t testing.TB) string {
+	t.Helper()
+	address, err := FreeLoopbackAddress()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return address
+}
+
+// ReplaceFile writes content and a newline to a new file of mode 0600 and
+// renames it over path, as a Kubernetes secret update replaces a file. It
+// fails the test when a step fails.
+func ReplaceFile(t testing.TB, path, content string) {
+	t.Helper()
+	tmp := path + ".new"
+	if err := os.WriteFile(tmp, []byte(content+"\n"), 0o600); err != nil {
+		t.Fatalf("writing %s: %v", tmp, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatalf("renaming %s: %v", tmp, err)
+	}
 }
