@@ -51,13 +51,14 @@ func (w *workflowCache) snapshot(now time.Time) map[string][]autoretouch.Workflo
 
 // lifetime returns how long a fetch of orgID's workflows is kept. A
 // replacement lives between three quarters of the refresh interval and the
-// whole of it. A first entry lives anywhere in the interval, because all
-// first entries come from the same scrape after a start, and a narrower
-// spread would make them expire in a wave a few scrapes later. The caller
-// holds w.mu.
+// whole of it. A first entry lives between a quarter of the interval and the
+// whole of it, because all first entries come from the same scrape after a
+// start, and a narrower spread would make them expire in a wave a few
+// scrapes later. The quarter keeps a first entry from expiring before the
+// next scrape. The caller holds w.mu.
 func (w *workflowCache) lifetime(orgID string) time.Duration {
 	if _, replaces := w.entries[orgID]; !replaces {
-		return 1 + rand.N(w.refresh)
+		return w.refresh/4 + rand.N(w.refresh*3/4+1)
 	}
 	return w.refresh*3/4 + rand.N(w.refresh/4+1)
 }
